@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/* Application data after the handshake: each direction goes through the
+ * kernel or through GnuTLS, whichever ktls/ settled on. */
+#include <errno.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* A link that failed stays failed: later calls report the first error
+ * rather than acting on a session in an unknown state. */
+static ssize_t failed_with(struct ktl_conn *c, int code)
+{
+	return ktl_err(-code, "peer %s: link already failed: %s", c->peer, ktl_strerror(code));
+}
+
+static ssize_t failed(struct ktl_conn *c)
+{
+	return failed_with(c, c->fatal);
+}
+
+static ssize_t mark(struct ktl_conn *c, ssize_t ret)
+{
+	int none = 0;
+
+	if (ret < 0)
+		atomic_compare_exchange_strong(&c->fatal, &none, (int)ret);
+	return ret;
+}
+
+static ssize_t mark_tx(struct ktl_conn *c, ssize_t ret)
+{
+	int none = 0;
+
+	if (ret < 0)
+		atomic_compare_exchange_strong(&c->tx_fatal, &none, (int)ret);
+	return ret;
+}
+
+/* GnuTLS reports a peer that vanished mid-record as a length or pull
+ * error; only an EOF on the socket tells it apart from a bad record. */
+static bool at_eof(struct ktl_conn *c)
+{
+	char b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE));
+}
+
+KTL_API ssize_t ktl_send(struct ktl_conn *c, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t done = 0;
+
+	if (c->fatal)
+		return failed(c);
+	if (c->tx_fatal)
+		return failed_with(c, c->tx_fatal);
+	if (c->wr_shut)
+		return ktl_err(EPIPE, "peer %s: send after close_notify", c->peer);
+	if (c->tx_kernel)
+		return mark_tx(c, ktl_ktls_send(c, buf, len));
+	while (done < len) {
+		ssize_t n = gnutls_record_send(c->s, p + done, len - done);
+
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n < 0)
+			return mark_tx(c, ktl_conn_fail(c, (int)n, "while sending"));
+		done += (size_t)n;
+	}
+	return (ssize_t)len;
+}
+
+static size_t take_carry(struct ktl_conn *c, void *buf, size_t len)
+{
+	size_t n = c->rx_carry_len - c->rx_carry_off;
+
+	if (n > len)
+		n = len;
+	memcpy(buf, c->rx_carry + c->rx_carry_off, n);
+	c->rx_carry_off += n;
+	return n;
+}
+
+KTL_API ssize_t ktl_recv(struct ktl_conn *c, void *buf, size_t len)
+{
+	if (c->fatal)
+		return failed(c);
+	if (c->rx_carry_off < c->rx_carry_len)
+		return (ssize_t)take_carry(c, buf, len);
+	if (c->rd_eof || len == 0)
+		return 0;
+	if (c->rx_kernel)
+		return mark(c, ktl_ktls_recv(c, buf, len));
+	for (;;) {
+		ssize_t n = gnutls_record_recv(c->s, buf, len);
+
+		if (n > 0)
+			return n;
+		if (n == 0) {
+			c->rd_eof = true;
+			return 0;
+		}
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n == GNUTLS_E_REHANDSHAKE) {
+			/* TLS 1.2 renegotiation would change keys under us. */
+			gnutls_alert_send(c->s, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION);
+			continue;
+		}
+		if (n == GNUTLS_E_PREMATURE_TERMINATION ||
+		    ((n == GNUTLS_E_UNEXPECTED_PACKET_LENGTH || n == GNUTLS_E_PULL_ERROR) && at_eof(c)))
+			return mark(c, ktl_err(KTL_E_TRUNCATED,
+					       "peer %s closed the connection without close_notify (truncated)",
+					       c->peer));
+		return mark(c, ktl_conn_fail(c, (int)n, "while receiving"));
+	}
+}
+
+KTL_API int ktl_shutdown(struct ktl_conn *c)
+{
+	int ret = 0;
+
+	if (c->wr_shut)
+		return 0;
+	if (c->fatal)
+		return (int)failed(c);
+	if (c->tx_fatal)
+		return (int)failed_with(c, c->tx_fatal);
+	c->wr_shut = true;
+	if (c->tx_kernel) {
+		ret = ktl_ktls_send_close_notify(c);
+	} else {
+		do {
+			ret = gnutls_bye(c->s, GNUTLS_SHUT_WR);
+		} while (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED);
+		if (ret < 0)
+			ret = ktl_conn_fail(c, ret, "while sending close_notify");
+	}
+	if (ret < 0)
+		return (int)mark_tx(c, ret);
+	/* The FIN tells a reader blocked in recv that nothing else follows. */
+	shutdown(c->fd, SHUT_WR);
+	return 0;
+}
+
+KTL_API ssize_t ktl_sendfile(struct ktl_conn *c, int file_fd, off_t *offset, size_t len)
+{
+	unsigned char buf[16384];
+	size_t done = 0;
+
+	if (c->fatal)
+		return failed(c);
+	if (c->tx_fatal)
+		return failed_with(c, c->tx_fatal);
+	if (c->wr_shut)
+		return ktl_err(EPIPE, "peer %s: send after close_notify", c->peer);
+	while (done < len) {
+		size_t want = len - done;
+		ssize_t n;
+
+		if (c->tx_kernel) {
+			/* The kernel encrypts page cache pages straight into records. */
+			n = sendfile(c->fd, file_fd, offset, want);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return mark_tx(c, ktl_err(errno, "peer %s: sendfile: %s", c->peer, strerror(errno)));
+		} else {
+			n = pread(file_fd, buf, want < sizeof(buf) ? want : sizeof(buf), *offset);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return ktl_err(errno, "sendfile: read fd %d: %s", file_fd, strerror(errno));
+			if (n > 0) {
+				ssize_t w = ktl_send(c, buf, (size_t)n);
+
+				if (w < 0)
+					return w;
+				*offset += n;
+			}
+		}
+		if (n == 0)
+			break; /* end of file: report the short count */
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}

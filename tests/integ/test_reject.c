@@ -1,0 +1,814 @@
+/* SPDX-License-Identifier: MIT */
+/* The rejection matrix: every way a link must be refused, over loopback
+ * with real handshakes.  For each case the verifying side's exact code and
+ * the part of its message that says which certificate and why, the other
+ * side's failure, and that no application byte crosses the link.
+ *
+ * Ordering, so nothing depends on a race: each side's socket is dup()ed
+ * before the library takes it, so a side that fails and closes does not
+ * send FIN or RST before its alert has been read; the test sends the FIN
+ * itself with shutdown() once the failing side is done.  A side blocked on
+ * a peer that sent no alert therefore sees end of stream, never hangs.
+ *
+ * Who learns what, and when:
+ *  - bad server certificate (TLS 1.2 and 1.3): the client verifies before
+ *    it sends its Finished, so both handshakes fail: the client with the
+ *    reason, the server with -KTL_E_PEER_REJECTED_US;
+ *  - bad client certificate, TLS 1.2: the server verifies before its own
+ *    Finished, so the client's handshake fails with -KTL_E_PEER_REJECTED_US;
+ *  - bad client certificate, TLS 1.3: the client's handshake is complete
+ *    when it sends its Finished, before the server has verified anything;
+ *    ktl_connect succeeds and the refusal arrives with the first ktl_recv
+ *    as -KTL_E_PEER_REJECTED_US.  Its marker is sent into a link whose
+ *    server never returns a connection. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static const char marker[] = "MARKER: application data that must never be delivered";
+
+#define GOOD "ecdsa/agency0/node0"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void assert_msg(const char *msg, const char *frag)
+{
+	if (!frag)
+		return;
+	if (!strstr(msg, frag))
+		fail_msg("message '%s' lacks '%s'", msg, frag);
+}
+
+/* Peer fn that runs only if a handshake that must fail succeeded: send the
+ * marker and report what comes back, so the failure message says so. */
+static void leak_fn(struct tu_peer *p, struct ktl_conn *c)
+{
+	char buf[128];
+
+	p->fn_rc = 1;
+	ktl_send(c, marker, sizeof(marker));
+	ktl_recv(c, buf, sizeof(buf));
+}
+
+static struct ktl_config *config_for(const char *dir, unsigned proto)
+{
+	struct ktl_config *cfg = tu_config(dir);
+
+	assert_int_equal(ktl_config_restrict(cfg, proto, 0), 0);
+	return cfg;
+}
+
+struct rcase {
+	const char *bad_dir;            /* node dir of the side with the bad chain */
+	bool bad_is_client;
+	unsigned proto;                 /* KTL_TLS12 or KTL_TLS13 */
+	int code;                       /* expected on the verifying side (positive) */
+	const char *frag1, *frag2;      /* in the verifying side's message */
+	void (*tweak)(struct ktl_config *verifier);
+};
+
+/* The bad chain is the client's: the server (a tu_peer) verifies. */
+static void run_bad_client(const struct rcase *k)
+{
+	struct ktl_config *scfg = config_for(GOOD, k->proto), *ccfg = config_for(k->bad_dir, k->proto);
+	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER, .fn = leak_fn };
+	struct ktl_conn *c = NULL;
+	char buf[128];
+	int cfd, skeep, rc;
+
+	if (k->tweak)
+		k->tweak(scfg);
+	tu_tcp_pair(&cfd, &srv.fd);
+	skeep = dup(srv.fd);
+	assert_true(skeep >= 0);
+	tu_peer_start(&srv);
+
+	rc = ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT);
+	if (k->proto == KTL_TLS12) {
+		if (rc != -KTL_E_PEER_REJECTED_US)
+			fail_msg("client rc %d (%s): %s", rc, ktl_strerror(rc), ktl_last_error());
+		assert_msg(ktl_last_error(), "rejected our certificate during the handshake");
+	} else {
+		/* TLS 1.3: complete on our side; the server has not spoken yet. */
+		if (rc != 0)
+			fail_msg("client rc %d (%s): %s", rc, ktl_strerror(rc), ktl_last_error());
+		/* The server's socket is held open by skeep: this cannot fail. */
+		assert_int_equal(ktl_send(c, marker, sizeof(marker)), (ssize_t)sizeof(marker));
+	}
+	tu_peer_join(&srv);
+	if (srv.fn_rc)
+		fail_msg("server accepted the link and ran its application");
+	if (srv.rc != -k->code)
+		fail_msg("server rc %d (%s), want -%d (%s): %s", srv.rc, ktl_strerror(srv.rc), k->code,
+			 ktl_strerror(k->code), srv.err);
+	assert_msg(srv.err, k->frag1);
+	assert_msg(srv.err, k->frag2);
+	assert_msg(srv.err, "peer 127.0.0.1:");
+	/* The server is gone; its FIN follows the alert it sent. */
+	shutdown(skeep, SHUT_WR);
+	if (c) {
+		ssize_t n = ktl_recv(c, buf, sizeof(buf));
+
+		if (n != -KTL_E_PEER_REJECTED_US)
+			fail_msg("client first recv %zd (%s): %s", n, ktl_strerror((int)n), ktl_last_error());
+		assert_msg(ktl_last_error(), "rejected our certificate while receiving");
+		/* Sticky. */
+		assert_int_equal(ktl_recv(c, buf, sizeof(buf)), -KTL_E_PEER_REJECTED_US);
+		ktl_close(c);
+	}
+	close(skeep);
+	ktl_config_free(scfg);
+	ktl_config_free(ccfg);
+}
+
+/* The bad chain is the server's: the client (this thread) verifies. */
+static void run_bad_server(const struct rcase *k)
+{
+	struct ktl_config *scfg = config_for(k->bad_dir, k->proto), *ccfg = config_for(GOOD, k->proto);
+	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER, .fn = leak_fn };
+	struct ktl_conn *c = NULL;
+	char msg[512];
+	int cfd, ckeep, rc;
+
+	if (k->tweak)
+		k->tweak(ccfg);
+	tu_tcp_pair(&cfd, &srv.fd);
+	ckeep = dup(cfd);
+	assert_true(ckeep >= 0);
+	tu_peer_start(&srv);
+
+	rc = ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT);
+	snprintf(msg, sizeof(msg), "%s", ktl_last_error());
+	shutdown(ckeep, SHUT_WR);
+	tu_peer_join(&srv);
+	close(ckeep);
+	if (rc != -k->code)
+		fail_msg("client rc %d (%s), want -%d (%s): %s", rc, ktl_strerror(rc), k->code,
+			 ktl_strerror(k->code), msg);
+	assert_null(c);
+	assert_msg(msg, k->frag1);
+	assert_msg(msg, k->frag2);
+	if (srv.fn_rc)
+		fail_msg("server completed the handshake and sent application data");
+	if (srv.rc != -KTL_E_PEER_REJECTED_US)
+		fail_msg("server rc %d (%s): %s", srv.rc, ktl_strerror(srv.rc), srv.err);
+	assert_msg(srv.err, "rejected our certificate during the handshake");
+	ktl_config_free(scfg);
+	ktl_config_free(ccfg);
+}
+
+static void run_case(const struct rcase *k)
+{
+	if (k->bad_is_client)
+		run_bad_client(k);
+	else
+		run_bad_server(k);
+}
+
+/* One test per case x side x version. */
+#define CASE(name, dir, code, f1, f2, tweak)                                                  \
+	static void test_##name##_client_tls13(void **state)                                  \
+	{                                                                                     \
+		(void)state;                                                                  \
+		struct rcase k = { dir, true, KTL_TLS13, code, f1, f2, tweak };               \
+		run_case(&k);                                                                 \
+	}                                                                                     \
+	static void test_##name##_client_tls12(void **state)                                  \
+	{                                                                                     \
+		(void)state;                                                                  \
+		struct rcase k = { dir, true, KTL_TLS12, code, f1, f2, tweak };               \
+		run_case(&k);                                                                 \
+	}                                                                                     \
+	static void test_##name##_server_tls13(void **state)                                  \
+	{                                                                                     \
+		(void)state;                                                                  \
+		struct rcase k = { dir, false, KTL_TLS13, code, f1, f2, tweak };              \
+		run_case(&k);                                                                 \
+	}                                                                                     \
+	static void test_##name##_server_tls12(void **state)                                  \
+	{                                                                                     \
+		(void)state;                                                                  \
+		struct rcase k = { dir, false, KTL_TLS12, code, f1, f2, tweak };              \
+		run_case(&k);                                                                 \
+	}
+#define ENTRIES(name)                                                                         \
+	cmocka_unit_test(test_##name##_client_tls13), cmocka_unit_test(test_##name##_client_tls12), \
+	cmocka_unit_test(test_##name##_server_tls13), cmocka_unit_test(test_##name##_server_tls12)
+
+/* ---- chain cases -------------------------------------------------------- */
+
+CASE(wrong_root, "other-root/agency0/node0", KTL_E_CERT_UNKNOWN_ISSUER,
+     "agency certificate 'CN=agency0,O=agency0,OU=ktlink' was issued by 'CN=ktlink-root', "
+     "not by the trusted root in ", "/" GOOD "/ca.crt", NULL)
+CASE(expired_node, "bad/expired-node", KTL_E_CERT_EXPIRED,
+     "node certificate 'CN=expired-node,O=agency0,OU=ktlink' expired on ", " UTC", NULL)
+CASE(expired_agency, "bad/expired-agency", KTL_E_CERT_EXPIRED,
+     "agency certificate 'CN=agency-exp,O=agency-exp,OU=ktlink' expired on ", " UTC", NULL)
+CASE(future_node, "bad/future-node", KTL_E_CERT_NOT_YET_VALID,
+     "node certificate 'CN=future-node,O=agency0,OU=ktlink' is not valid until ", " UTC", NULL)
+CASE(agency_not_ca, "bad/agency-not-ca", KTL_E_CERT_NOT_CA,
+     "agency certificate 'CN=agency-not-ca,O=agency-not-ca,OU=ktlink' is not a CA", "(CA:FALSE)", NULL)
+CASE(unknown_agency, "bad/unknown-agency", KTL_E_CERT_UNKNOWN_ISSUER,
+     "agency certificate 'CN=agency0,O=agency0,OU=ktlink' was issued by 'CN=ktlink-root', "
+     "not by the trusted root in ", "/" GOOD "/ca.crt", NULL)
+
+/* ---- CRL ---------------------------------------------------------------- */
+
+static void add_revoked_crl(struct ktl_config *cfg)
+{
+	assert_int_equal(ktl_config_add_crl(cfg, tu_fixture("ecdsa/agency0/revoked.crl")), 0);
+}
+
+CASE(revoked, "ecdsa/agency0/node1", KTL_E_CERT_REVOKED,
+     "node certificate 'CN=node1,O=agency0,OU=ktlink' is revoked by a CRL of 'CN=agency0,O=agency0,OU=ktlink'",
+     NULL, add_revoked_crl)
+
+/* The CRL names node1 only: node0 still passes, and the empty agency.crl
+ * revokes nobody. */
+static void link_ok(const char *server_dir, const char *client_dir, void (*stweak)(struct ktl_config *))
+{
+	struct ktl_config *scfg = tu_config(server_dir), *ccfg = tu_config(client_dir);
+	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER };
+	struct ktl_conn *c = NULL;
+	int cfd;
+
+	if (stweak)
+		stweak(scfg);
+	tu_tcp_pair(&cfd, &srv.fd);
+	tu_peer_start(&srv);
+	if (ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT) != 0)
+		fail_msg("client: %s", ktl_last_error());
+	ktl_close(c);
+	tu_peer_join(&srv);
+	if (srv.rc != 0)
+		fail_msg("server: %s", srv.err);
+	ktl_config_free(scfg);
+	ktl_config_free(ccfg);
+}
+
+static void add_agency_crl(struct ktl_config *cfg)
+{
+	assert_int_equal(ktl_config_add_crl(cfg, tu_fixture("ecdsa/agency0/agency.crl")), 0);
+}
+
+static void test_crl_empty_passes(void **state)
+{
+	(void)state;
+	link_ok(GOOD, "ecdsa/agency0/node1", add_agency_crl);
+}
+
+static void test_crl_other_node_passes(void **state)
+{
+	(void)state;
+	/* node0 as client against a server holding the CRL that revokes node1. */
+	link_ok("ecdsa/agency0/node1", GOOD, add_revoked_crl);
+}
+
+/* A CRL signed by someone else than the node's agency revokes nobody: the
+ * other root's agency CRL is ignored for an ecdsa/agency0 node. */
+static void add_foreign_crl(struct ktl_config *cfg)
+{
+	assert_int_equal(ktl_config_add_crl(cfg, tu_fixture("ecdsa/agency0/agency.crl")), 0);
+	assert_int_equal(ktl_config_add_crl(cfg, tu_fixture("other-root/agency0/agency.crl")), 0);
+}
+
+static void test_crl_foreign_ignored(void **state)
+{
+	(void)state;
+	link_ok(GOOD, "ecdsa/agency0/node1", add_foreign_crl);
+}
+
+/* ---- node ID lists ------------------------------------------------------ */
+
+static const char *node_id_of(const char *dir)
+{
+	static char ids[4][KTL_NODE_ID_MAX + 1];
+	static int next;
+	char *id = ids[next++ % 4];
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/node.crt", tu_fixture(dir));
+	if (ktl_node_id_from_file(path, id, sizeof(ids[0])) != 0)
+		fail_msg("%s", ktl_last_error());
+	return id;
+}
+
+/* Allow list holds only a third node: node1 is refused. */
+static void allow_other(struct ktl_config *cfg)
+{
+	assert_int_equal(ktl_config_allow_node(cfg, node_id_of("ed25519/agency0/node0")), 0);
+}
+
+CASE(not_allowed, "ecdsa/agency0/node1", KTL_E_NODE_NOT_ALLOWED, "is not on the allow list",
+     "of 'CN=node1,O=agency0,OU=ktlink'", allow_other)
+
+/* node1 is on both lists: deny wins. */
+static void allow_and_deny(struct ktl_config *cfg)
+{
+	const char *id = node_id_of("ecdsa/agency0/node1");
+
+	assert_int_equal(ktl_config_allow_node(cfg, id), 0);
+	assert_int_equal(ktl_config_deny_node(cfg, id), 0);
+}
+
+CASE(denied, "ecdsa/agency0/node1", KTL_E_NODE_NOT_ALLOWED, "is on the deny list",
+     "of 'CN=node1,O=agency0,OU=ktlink'", allow_and_deny)
+
+/* The message names the node ID's start. */
+static void test_denied_names_id(void **state)
+{
+	(void)state;
+	char frag[32];
+	struct rcase k = { "ecdsa/agency0/node1", true, KTL_TLS13, KTL_E_NODE_NOT_ALLOWED, frag,
+			   "is on the deny list", allow_and_deny };
+
+	snprintf(frag, sizeof(frag), "node ID %.16s...", node_id_of("ecdsa/agency0/node1"));
+	run_case(&k);
+}
+
+static void allow_node1_upper(struct ktl_config *cfg)
+{
+	char id[KTL_NODE_ID_MAX + 4];
+
+	snprintf(id, sizeof(id), "0x%s", node_id_of("ecdsa/agency0/node1"));
+	for (char *p = id + 2; *p; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 'a' + 'A');
+	assert_int_equal(ktl_config_allow_node(cfg, id), 0);
+}
+
+/* An allow list naming the node (pasted as 0x + upper case) lets it in. */
+static void test_allowed_passes(void **state)
+{
+	(void)state;
+	link_ok(GOOD, "ecdsa/agency0/node1", allow_node1_upper);
+}
+
+/* Denying someone else changes nothing for node1. */
+static void deny_other(struct ktl_config *cfg)
+{
+	assert_int_equal(ktl_config_deny_node(cfg, node_id_of("rsa/agency0/node0")), 0);
+}
+
+static void test_deny_other_passes(void **state)
+{
+	(void)state;
+	link_ok(GOOD, "ecdsa/agency0/node1", deny_other);
+}
+
+/* ---- key usage ---------------------------------------------------------- */
+
+/* Server-only EKU: refused as a client; fine as a server. */
+static void test_no_client_usage_tls13(void **state)
+{
+	(void)state;
+	struct rcase k = { "bad/no-client-usage", true, KTL_TLS13, KTL_E_CERT_KEY_USAGE,
+			   "node certificate 'CN=no-client-usage,O=agency0,OU=ktlink' lacks TLS client "
+			   "extended key usage", NULL, NULL };
+
+	run_case(&k);
+}
+
+static void test_no_client_usage_tls12(void **state)
+{
+	(void)state;
+	struct rcase k = { "bad/no-client-usage", true, KTL_TLS12, KTL_E_CERT_KEY_USAGE,
+			   "lacks TLS client extended key usage", NULL, NULL };
+
+	run_case(&k);
+}
+
+static void test_no_client_usage_as_server_ok(void **state)
+{
+	(void)state;
+	link_ok("bad/no-client-usage", GOOD, NULL);
+}
+
+/* ---- leaf only ---------------------------------------------------------- */
+
+static void test_leaf_only_refused_by_config(void **state)
+{
+	(void)state;
+	struct ktl_config *cfg;
+	char crt[512], key[512];
+
+	assert_int_equal(ktl_config_new(&cfg), 0);
+	snprintf(crt, sizeof(crt), "%s", tu_fixture("bad/leaf-only/node.crt"));
+	snprintf(key, sizeof(key), "%s", tu_fixture("bad/leaf-only/node.key"));
+	assert_int_equal(ktl_config_set_cert_key(cfg, crt, key), -KTL_E_BAD_FILE);
+	assert_msg(ktl_last_error(), crt);
+	assert_msg(ktl_last_error(), "holds only the node certificate; append the agency certificate");
+	ktl_config_free(cfg);
+}
+
+/* A peer built straight on GnuTLS, for what ktlink itself never sends. */
+struct raw {
+	pthread_t thread;
+	int fd;                     /* not owned: the test closes it */
+	bool server;
+	const char *prio;
+	const char *crt, *key;      /* NULL: no certificate */
+	int hs;                     /* gnutls_handshake result */
+	int after;                  /* result of the record call after the marker */
+	gnutls_alert_description_t alert;  /* when hs or after is an alert */
+	bool sent_marker;
+};
+
+static void *raw_main(void *arg)
+{
+	struct raw *r = arg;
+	gnutls_certificate_credentials_t cred;
+	gnutls_session_t s;
+	char buf[128];
+	int ret;
+
+	r->hs = r->after = 1;
+	gnutls_certificate_allocate_credentials(&cred);
+	if (r->crt && gnutls_certificate_set_x509_key_file(cred, r->crt, r->key, GNUTLS_X509_FMT_PEM) < 0) {
+		r->hs = -999;
+		gnutls_certificate_free_credentials(cred);
+		return NULL;
+	}
+	gnutls_init(&s, (r->server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NO_SIGNAL);
+	ret = gnutls_priority_set_direct(s, r->prio, NULL);
+	if (ret < 0) {
+		r->hs = ret;
+		goto out;
+	}
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+	if (r->server)
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
+	gnutls_transport_set_int(s, r->fd);
+	gnutls_handshake_set_timeout(s, 10000);
+	do {
+		ret = gnutls_handshake(s);
+	} while (ret < 0 && !gnutls_error_is_fatal(ret));
+	r->hs = ret;
+	if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED)
+		r->alert = gnutls_alert_get(s);
+	if (ret < 0)
+		goto out;
+	/* Done on our side: send the marker, then wait for the verdict. */
+	r->sent_marker = gnutls_record_send(s, marker, sizeof(marker)) == (ssize_t)sizeof(marker);
+	do {
+		ret = (int)gnutls_record_recv(s, buf, sizeof(buf));
+	} while (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED);
+	r->after = ret;
+	if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED)
+		r->alert = gnutls_alert_get(s);
+out:
+	gnutls_deinit(s);
+	gnutls_certificate_free_credentials(cred);
+	return NULL;
+}
+
+/* The raw client r talks to a ktlink server with scfg; returns that
+ * server's result, its message in err. */
+static int raw_vs_server(struct raw *r, struct ktl_config *scfg, char *err, size_t errlen)
+{
+	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER, .fn = leak_fn };
+	int sfd, skeep;
+
+	tu_tcp_pair(&r->fd, &sfd);
+	srv.fd = sfd;
+	skeep = dup(sfd);
+	assert_true(skeep >= 0);
+	tu_peer_start(&srv);
+	assert_int_equal(pthread_create(&r->thread, NULL, raw_main, r), 0);
+	tu_peer_join(&srv);
+	shutdown(skeep, SHUT_WR);
+	assert_int_equal(pthread_join(r->thread, NULL), 0);
+	close(skeep);
+	close(r->fd);
+	if (srv.fn_rc)
+		fail_msg("server accepted the link and ran its application");
+	snprintf(err, errlen, "%s", srv.err);
+	return srv.rc;
+}
+
+#define PRIO13 "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+#define PRIO12 "NORMAL:-VERS-ALL:+VERS-TLS1.2"
+
+/* Checks what the raw client saw: refused by an alert, in the handshake
+ * (TLS 1.2, or anything the server refuses before its Finished) or after
+ * it (a TLS 1.3 client's own certificate). */
+static void assert_raw_refused(const struct raw *r, bool after_handshake)
+{
+	if (after_handshake) {
+		if (r->hs != 0)
+			fail_msg("raw client handshake: %s", gnutls_strerror(r->hs));
+		assert_true(r->sent_marker);
+		if (r->after != GNUTLS_E_FATAL_ALERT_RECEIVED)
+			fail_msg("raw client after the handshake: %d %s", r->after, gnutls_strerror(r->after));
+	} else {
+		if (r->hs != GNUTLS_E_FATAL_ALERT_RECEIVED)
+			fail_msg("raw client handshake: %d %s", r->hs, gnutls_strerror(r->hs));
+		assert_false(r->sent_marker);
+	}
+}
+
+static void leaf_only_client(const char *prio, bool tls13)
+{
+	struct ktl_config *scfg = tu_config(GOOD);
+	struct raw r = { .prio = prio, .crt = tu_fixture("bad/leaf-only/node.crt"),
+			 .key = tu_fixture("bad/leaf-only/node.key") };
+	char err[512];
+	int rc = raw_vs_server(&r, scfg, err, sizeof(err));
+
+	if (rc != -KTL_E_CHAIN_INCOMPLETE)
+		fail_msg("server rc %d (%s): %s", rc, ktl_strerror(rc), err);
+	assert_msg(err, "sent only its node certificate 'CN=leaf-only,O=agency0,OU=ktlink' without the "
+			"agency certificate (issuer 'CN=agency0,O=agency0,OU=ktlink')");
+	assert_raw_refused(&r, tls13);
+	ktl_config_free(scfg);
+}
+
+static void test_leaf_only_client_tls13(void **state)
+{
+	(void)state;
+	leaf_only_client(PRIO13, true);
+}
+
+static void test_leaf_only_client_tls12(void **state)
+{
+	(void)state;
+	leaf_only_client(PRIO12, false);
+}
+
+/* A raw server with the leaf-only file; the ktlink client refuses it. */
+static void leaf_only_server(unsigned proto, const char *prio)
+{
+	struct ktl_config *ccfg = config_for(GOOD, proto);
+	struct raw r = { .server = true, .prio = prio, .crt = tu_fixture("bad/leaf-only/node.crt"),
+			 .key = tu_fixture("bad/leaf-only/node.key") };
+	struct ktl_conn *c = NULL;
+	int cfd, ckeep, rc;
+	char msg[512];
+
+	tu_tcp_pair(&cfd, &r.fd);
+	ckeep = dup(cfd);
+	assert_int_equal(pthread_create(&r.thread, NULL, raw_main, &r), 0);
+	rc = ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT);
+	snprintf(msg, sizeof(msg), "%s", ktl_last_error());
+	shutdown(ckeep, SHUT_WR);
+	assert_int_equal(pthread_join(r.thread, NULL), 0);
+	close(ckeep);
+	close(r.fd);
+	if (rc != -KTL_E_CHAIN_INCOMPLETE)
+		fail_msg("client rc %d (%s): %s", rc, ktl_strerror(rc), msg);
+	assert_null(c);
+	assert_msg(msg, "sent only its node certificate 'CN=leaf-only,O=agency0,OU=ktlink' without the agency");
+	if (r.hs != GNUTLS_E_FATAL_ALERT_RECEIVED)
+		fail_msg("raw server handshake: %d %s", r.hs, gnutls_strerror(r.hs));
+	assert_false(r.sent_marker);
+	ktl_config_free(ccfg);
+}
+
+static void test_leaf_only_server_tls13(void **state)
+{
+	(void)state;
+	leaf_only_server(KTL_TLS13, PRIO13);
+}
+
+static void test_leaf_only_server_tls12(void **state)
+{
+	(void)state;
+	leaf_only_server(KTL_TLS12, PRIO12);
+}
+
+/* ---- no client certificate ---------------------------------------------- */
+
+static void no_cert_client(const char *prio)
+{
+	struct ktl_config *scfg = tu_config(GOOD);
+	struct raw r = { .prio = prio };
+	char err[512];
+	int rc = raw_vs_server(&r, scfg, err, sizeof(err));
+
+	if (rc != -KTL_E_NO_PEER_CERT)
+		fail_msg("server rc %d (%s): %s", rc, ktl_strerror(rc), err);
+	assert_msg(err, "sent no certificate");
+	assert_msg(err, "peer 127.0.0.1:");
+	/* Without a certificate nothing on the client depends on the server's
+	 * verdict, yet the server must still refuse before any data: in TLS
+	 * 1.3 the client is done first and learns it after the handshake. */
+	assert_raw_refused(&r, strstr(prio, "1.3") != NULL);
+	ktl_config_free(scfg);
+}
+
+static void test_no_cert_tls13(void **state)
+{
+	(void)state;
+	no_cert_client(PRIO13);
+}
+
+static void test_no_cert_tls12(void **state)
+{
+	(void)state;
+	no_cert_client(PRIO12);
+}
+
+/* ---- protocol and cipher ------------------------------------------------ */
+
+static void test_tls11_refused(void **state)
+{
+	(void)state;
+	struct ktl_config *scfg = tu_config(GOOD);
+	struct raw r = { .prio = "NORMAL:-VERS-ALL:+VERS-TLS1.1", .crt = tu_fixture(GOOD "/node.crt"),
+			 .key = tu_fixture(GOOD "/node.key") };
+	char err[512];
+	int rc = raw_vs_server(&r, scfg, err, sizeof(err));
+
+	if (rc != -KTL_E_PROTOCOL_VERSION)
+		fail_msg("server rc %d (%s): %s", rc, ktl_strerror(rc), err);
+	assert_msg(err, "offered no TLS 1.2 or 1.3 during the handshake");
+	assert_raw_refused(&r, false);
+	assert_int_equal(r.alert, GNUTLS_A_PROTOCOL_VERSION);
+	ktl_config_free(scfg);
+}
+
+#define PRIO_CBC "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-CBC:-AEAD:+SHA256:+SHA1"
+
+static void test_cbc_refused(void **state)
+{
+	(void)state;
+	struct ktl_config *scfg = tu_config(GOOD);
+	struct raw r = { .prio = PRIO_CBC, .crt = tu_fixture(GOOD "/node.crt"), .key = tu_fixture(GOOD "/node.key") };
+	char err[512];
+	int rc = raw_vs_server(&r, scfg, err, sizeof(err));
+
+	if (rc != -KTL_E_NO_SHARED_CIPHER)
+		fail_msg("server rc %d (%s): %s", rc, ktl_strerror(rc), err);
+	assert_msg(err, "no common cipher suite during the handshake; ktlink allows only ECDHE with "
+			"AES-128-GCM, AES-256-GCM or CHACHA20-POLY1305");
+	assert_raw_refused(&r, false);
+	assert_int_equal(r.alert, GNUTLS_A_HANDSHAKE_FAILURE);
+	ktl_config_free(scfg);
+}
+
+/* A custom priority that lets CBC through: GnuTLS negotiates it, the check
+ * after the handshake refuses the link before any data. */
+static void test_custom_priority_cbc_refused(void **state)
+{
+	(void)state;
+	struct ktl_config *scfg = tu_config(GOOD);
+	struct raw r = { .prio = PRIO_CBC, .crt = tu_fixture("ecdsa/agency0/node1/node.crt"),
+			 .key = tu_fixture("ecdsa/agency0/node1/node.key") };
+	char err[512];
+	int rc;
+
+	assert_int_equal(ktl_config_set_priority(scfg, "NORMAL:-VERS-ALL:+VERS-TLS1.2:+AES-128-CBC:+SHA1:+SHA256"), 0);
+	rc = raw_vs_server(&r, scfg, err, sizeof(err));
+	if (rc != -KTL_E_NO_SHARED_CIPHER)
+		fail_msg("server rc %d (%s): %s", rc, ktl_strerror(rc), err);
+	assert_msg(err, "negotiated cipher TLS1.2/AES-128-CBC/");
+	assert_msg(err, "is not allowed by ktlink");
+	/* The raw client finished first (TLS 1.2: the server sends the last
+	 * Finished); its marker was never returned and it got the alert. */
+	assert_raw_refused(&r, true);
+	assert_int_equal(r.alert, GNUTLS_A_INSUFFICIENT_SECURITY);
+	ktl_config_free(scfg);
+}
+
+/* Both ends ktlink with CBC-permitting priorities: each refuses. */
+static void test_custom_priority_cbc_both_ktlink(void **state)
+{
+	(void)state;
+	struct ktl_config *scfg = tu_config(GOOD), *ccfg = tu_config("ecdsa/agency0/node1");
+	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER, .fn = leak_fn };
+	struct ktl_conn *c = NULL;
+	int cfd, ckeep, skeep, rc;
+	char msg[512];
+
+	assert_int_equal(ktl_config_set_priority(scfg, "NORMAL:-VERS-ALL:+VERS-TLS1.2:+AES-128-CBC:+SHA1:+SHA256"), 0);
+	assert_int_equal(ktl_config_set_priority(ccfg, PRIO_CBC), 0);
+	tu_tcp_pair(&cfd, &srv.fd);
+	ckeep = dup(cfd);
+	skeep = dup(srv.fd);
+	tu_peer_start(&srv);
+	rc = ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT);
+	snprintf(msg, sizeof(msg), "%s", ktl_last_error());
+	shutdown(ckeep, SHUT_WR);
+	tu_peer_join(&srv);
+	close(ckeep);
+	close(skeep);
+	assert_null(c);
+	assert_false(srv.fn_rc);
+	if (rc != -KTL_E_NO_SHARED_CIPHER)
+		fail_msg("client rc %d (%s): %s", rc, ktl_strerror(rc), msg);
+	assert_msg(msg, "AES-128-CBC");
+	if (srv.rc != -KTL_E_NO_SHARED_CIPHER)
+		fail_msg("server rc %d (%s): %s", srv.rc, ktl_strerror(srv.rc), srv.err);
+	ktl_config_free(scfg);
+	ktl_config_free(ccfg);
+}
+
+/* ---- handshake timeout -------------------------------------------------- */
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* A client that connects and never speaks. */
+static void test_timeout_server(void **state)
+{
+	(void)state;
+	struct ktl_config *scfg = tu_config(GOOD);
+	struct ktl_conn *c = NULL;
+	int cfd, sfd, rc;
+	double t0, ms;
+
+	assert_int_equal(ktl_config_set_handshake_timeout(scfg, 300), 0);
+	tu_tcp_pair(&cfd, &sfd);
+	t0 = now_ms();
+	rc = ktl_wrap_fd(&c, scfg, sfd, KTL_SERVER);
+	ms = now_ms() - t0;
+	if (rc != -KTL_E_HANDSHAKE_TIMEOUT)
+		fail_msg("rc %d (%s): %s", rc, ktl_strerror(rc), ktl_last_error());
+	assert_msg(ktl_last_error(), "handshake not complete after 300 ms");
+	assert_msg(ktl_last_error(), "peer 127.0.0.1:");
+	if (ms < 280 || ms > 3000)
+		fail_msg("timed out after %.0f ms, want about 300", ms);
+	close(cfd);
+	ktl_config_free(scfg);
+}
+
+/* A server that accepts and never answers the ClientHello. */
+static void test_timeout_client(void **state)
+{
+	(void)state;
+	struct ktl_config *ccfg = tu_config(GOOD);
+	struct ktl_conn *c = NULL;
+	int cfd, sfd, rc;
+	double t0, ms;
+
+	assert_int_equal(ktl_config_set_handshake_timeout(ccfg, 300), 0);
+	tu_tcp_pair(&cfd, &sfd);
+	t0 = now_ms();
+	rc = ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT);
+	ms = now_ms() - t0;
+	if (rc != -KTL_E_HANDSHAKE_TIMEOUT)
+		fail_msg("rc %d (%s): %s", rc, ktl_strerror(rc), ktl_last_error());
+	assert_msg(ktl_last_error(), "handshake not complete after 300 ms");
+	if (ms < 280 || ms > 3000)
+		fail_msg("timed out after %.0f ms, want about 300", ms);
+	close(sfd);
+	ktl_config_free(ccfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		ENTRIES(wrong_root),
+		ENTRIES(expired_node),
+		ENTRIES(expired_agency),
+		ENTRIES(future_node),
+		ENTRIES(agency_not_ca),
+		ENTRIES(unknown_agency),
+		ENTRIES(revoked),
+		cmocka_unit_test(test_crl_empty_passes),
+		cmocka_unit_test(test_crl_other_node_passes),
+		cmocka_unit_test(test_crl_foreign_ignored),
+		ENTRIES(not_allowed),
+		ENTRIES(denied),
+		cmocka_unit_test(test_denied_names_id),
+		cmocka_unit_test(test_allowed_passes),
+		cmocka_unit_test(test_deny_other_passes),
+		cmocka_unit_test(test_no_client_usage_tls13),
+		cmocka_unit_test(test_no_client_usage_tls12),
+		cmocka_unit_test(test_no_client_usage_as_server_ok),
+		cmocka_unit_test(test_leaf_only_refused_by_config),
+		cmocka_unit_test(test_leaf_only_client_tls13),
+		cmocka_unit_test(test_leaf_only_client_tls12),
+		cmocka_unit_test(test_leaf_only_server_tls13),
+		cmocka_unit_test(test_leaf_only_server_tls12),
+		cmocka_unit_test(test_no_cert_tls13),
+		cmocka_unit_test(test_no_cert_tls12),
+		cmocka_unit_test(test_tls11_refused),
+		cmocka_unit_test(test_cbc_refused),
+		cmocka_unit_test(test_custom_priority_cbc_refused),
+		cmocka_unit_test(test_custom_priority_cbc_both_ktlink),
+		cmocka_unit_test(test_timeout_server),
+		cmocka_unit_test(test_timeout_client),
+	};
+
+	return cmocka_run_group_tests_name("reject", tests, NULL, NULL);
+}
