@@ -56,7 +56,7 @@ $(BUILD)/libktlink.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/libktlink.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@.$(VERSION) $^ $(PKG_LIBS)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(LDFLAGS) -o $@.$(VERSION) $^ $(PKG_LIBS)
 	ln -sf libktlink.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf libktlink.so.$(VERSION) $@
 
@@ -125,7 +125,8 @@ install: lib tools
 	install -m 755 $(BUILD)/libktlink.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libktlink.so.$(VERSION)
 	ln -sf libktlink.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf libktlink.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libktlink.so
-	install -m 644 $(BUILD)/ktlink.pc $(DESTDIR)$(PCDIR)/ktlink.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' tools/ktlink.pc.in > $(DESTDIR)$(PCDIR)/ktlink.pc
 	install -m 755 $(BUILD)/ktlink $(DESTDIR)$(BINDIR)/ktlink
 	install -m 755 certs/ktlink-certs.sh $(DESTDIR)$(BINDIR)/ktlink-certs
 

@@ -157,6 +157,9 @@ struct bench_path {
 };
 
 const struct bench_path *bench_path_get(enum bench_path_id id);
+/* path_*.c */
+extern const struct bench_path bench_path_tcp, bench_path_gnutls, bench_path_openssl,
+	bench_path_ktls, bench_path_ktls_uring, bench_path_ktls_sendfile, bench_path_uring;
 
 /* Shared state of one timed run of one path. */
 struct bench_stream {
@@ -194,6 +197,19 @@ double bench_now(void);
 /* Runs one path at one size for o->time_s; fills *r. */
 void bench_stream_run(const struct bench_run *run, enum bench_path_id id, size_t size,
 		      struct bench_result *r);
+
+/* path_tcp.c: write() until all of buf is out; len or -errno.  The kTLS
+ * path uses it too, its fd taking plain writes. */
+ssize_t bench_fd_write_all(int fd, const void *buf, size_t len);
+
+/* path_ktl.c: the ktlink link set-up, shared with the ring paths. */
+int bench_gnutls_open(const struct bench_run *run, struct bench_end *cli, struct bench_end *srv,
+		      char *why, size_t len);
+int bench_ktls_probe(const struct bench_run *run, char *why, size_t len);
+int bench_ktls_open(const struct bench_run *run, struct bench_end *cli, struct bench_end *srv,
+		    char *why, size_t len);
+void bench_ktl_close(struct bench_end *e);
+void bench_ktl_describe(struct bench_end *e, char *buf, size_t len);
 
 /* pair.c: loopback TCP pairs and ktlink configurations. */
 int bench_tcp_pair(int *cli, int *srv, char *why, size_t len);

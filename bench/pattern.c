@@ -14,6 +14,10 @@ uint64_t pattern_seed(uint64_t stream)
 	return z ^ (z >> 31);
 }
 
+/* Two words per step in SSE2's 128-bit registers (the x86-64 baseline):
+ * twice the scalar speed at -O2, which does not vectorise these loops. */
+typedef uint64_t v2u64 __attribute__((vector_size(16)));
+
 static inline uint64_t word_at(uint64_t seed, uint64_t idx)
 {
 	return seed + idx * PATTERN_STEP;
@@ -33,8 +37,17 @@ void pattern_fill(void *buf, size_t len, uint64_t offset, uint64_t seed)
 	for (; i < len && (offset + i) % 8; i++)
 		p[i] = byte_at(seed, offset + i);
 	w = word_at(seed, (offset + i) / 8);
+	if (i + 16 <= len) {
+		v2u64 wv = { w, w + PATTERN_STEP }, step = { 2 * PATTERN_STEP, 2 * PATTERN_STEP };
+
+		for (; i + 16 <= len; i += 16) {
+			memcpy(p + i, &wv, 16); /* little-endian hosts only, like kTLS */
+			wv += step;
+		}
+		w = wv[0];
+	}
 	for (; i + 8 <= len; i += 8) {
-		memcpy(p + i, &w, 8); /* little-endian hosts only, like kTLS */
+		memcpy(p + i, &w, 8);
 		w += PATTERN_STEP;
 	}
 	for (; i < len; i++)
@@ -62,16 +75,17 @@ long pattern_check(const void *buf, size_t len, uint64_t offset, uint64_t seed)
 	/* Blocks of 512 bytes: OR the differences without branching, and
 	 * look for the byte only in a block that has one. */
 	while (i + 512 <= len) {
-		uint64_t diff = 0, v, wb = w;
+		v2u64 wv = { w, w + PATTERN_STEP }, step = { 2 * PATTERN_STEP, 2 * PATTERN_STEP };
+		v2u64 diff = { 0, 0 }, v;
 
-		for (size_t j = 0; j < 512; j += 8) {
-			memcpy(&v, p + i + j, 8);
-			diff |= v ^ wb;
-			wb += PATTERN_STEP;
+		for (size_t j = 0; j < 512; j += 16) {
+			memcpy(&v, p + i + j, 16);
+			diff |= v ^ wv;
+			wv += step;
 		}
-		if (diff)
+		if (diff[0] | diff[1])
 			return first_bad_byte(p, i, i + 512, offset, seed);
-		w = wb;
+		w += 64 * PATTERN_STEP;
 		i += 512;
 	}
 	for (; i + 8 <= len; i += 8) {

@@ -173,10 +173,16 @@ struct ktl_ring_ops {
 	void (*on_close)(struct ktl_conn *c, void *user, int code);
 };
 
+/* ktl_ring_params.flags */
+#define KTL_RING_SINGLE_SHOT 0x1u /* no shared buffer ring / multishot receive:
+				     one receive buffer per link (the fallback
+				     older kernels get; for tests and benches) */
+
 struct ktl_ring_params {
 	unsigned entries;    /* SQ size; 0: 256 */
 	unsigned buf_size;   /* receive buffer size; 0: 64 KiB */
 	unsigned n_bufs;     /* receive buffers shared by all links; 0: 64 */
+	unsigned flags;      /* KTL_RING_* */
 };
 
 struct ktl_ring_stats {
@@ -188,10 +194,16 @@ struct ktl_ring_stats {
 	uint64_t buf_ring;       /* 1 when a provided-buffer ring is in use */
 };
 
+/* Create the ring on the thread that will run it. */
 int ktl_ring_new(struct ktl_ring **out, const struct ktl_ring_params *params);
-/* Links still attached are detached (not closed). */
+/* Links still attached are detached (not closed), as by ktl_ring_remove.
+ * Not from inside a callback. */
 void ktl_ring_free(struct ktl_ring *r);
 int ktl_ring_add(struct ktl_ring *r, struct ktl_conn *c, const struct ktl_ring_ops *ops, void *user);
+/* Takes c off the ring without closing it: waits for its I/O in flight,
+ * writes out sends still queued (blocking; no on_sent), and keeps data
+ * already received for ktl_recv.  Not from c's own callback (-EBUSY). */
+int ktl_ring_remove(struct ktl_ring *r, struct ktl_conn *c);
 /* Queues buf for sending; buf must stay untouched until on_sent. */
 int ktl_ring_send(struct ktl_ring *r, struct ktl_conn *c, const void *buf, size_t len);
 /* File to link; kTLS TX only (splice through a pipe), else -EOPNOTSUPP. */

@@ -71,7 +71,10 @@ int ktl_conn_fail(struct ktl_conn *c, int gerr, const char *during)
 {
 	if (c->verify_code)
 		return ktl_err_msg(c->verify_code, c->verify_msg);
-	if (gerr == GNUTLS_E_FATAL_ALERT_RECEIVED || gerr == GNUTLS_E_WARNING_ALERT_RECEIVED) {
+	/* A TLS 1.2 server that requires a certificate reports a client's
+	 * alert in place of its Certificate as "no certificate found". */
+	if (gerr == GNUTLS_E_FATAL_ALERT_RECEIVED || gerr == GNUTLS_E_WARNING_ALERT_RECEIVED ||
+	    (gerr == GNUTLS_E_NO_CERTIFICATE_FOUND && cert_alert(gnutls_alert_get(c->s)))) {
 		gnutls_alert_description_t a = gnutls_alert_get(c->s);
 		const char *name = gnutls_alert_get_name(a) ? gnutls_alert_get_name(a) : "unknown";
 
@@ -214,6 +217,8 @@ static int start(struct ktl_conn *c)
 		 * tell the peer ourselves: it can then report its rejection. */
 		if (c->verify_code)
 			gnutls_alert_send(c->s, GNUTLS_AL_FATAL, verify_alert(c->verify_code));
+		else if (ret != GNUTLS_E_FATAL_ALERT_RECEIVED && ret != GNUTLS_E_TIMEDOUT)
+			gnutls_alert_send_appropriate(c->s, ret);
 		return ktl_conn_fail(c, ret, "during the handshake");
 	}
 	/* A server that offers no certificate request would skip the
@@ -226,9 +231,11 @@ static int start(struct ktl_conn *c)
 	if (cfg->ktls_mode == KTL_KTLS_OFF) {
 		snprintf(c->tx_reason, sizeof(c->tx_reason), "user space: kTLS disabled by configuration");
 		snprintf(c->rx_reason, sizeof(c->rx_reason), "user space: kTLS disabled by configuration");
-		return 0;
+	} else if ((ret = ktl_ktls_offload(c)) < 0) {
+		return ret;
 	}
-	return ktl_ktls_offload(c);
+	ktl_io_user_transport(c);
+	return 0;
 }
 
 static void conn_free(struct ktl_conn *c)
@@ -238,6 +245,7 @@ static void conn_free(struct ktl_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->rx_carry);
+	free(c->rx_cbuf);
 	ktl_config_free(c->cfg);
 	free(c);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* One error style: a negative code travels up, the detail stays per thread. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,6 +38,8 @@ static const char *const ktl_texts[KTL_E_MAX - KTL_E_BASE] = {
 
 KTL_API const char *ktl_strerror(int code)
 {
+	if (code == INT_MIN)
+		return "unknown error"; /* -INT_MIN would overflow */
 	if (code < 0)
 		code = -code;
 	if (code == 0)

@@ -73,6 +73,13 @@ struct ktl_conn {
 	unsigned char *rx_carry;
 	size_t rx_carry_len, rx_carry_off;
 
+	/* Ciphertext read ahead for GnuTLS when RX stays in user space: one
+	 * recv per buffer instead of two per record (header, then body).
+	 * Only after the handshake, so the kTLS hand-off never has bytes
+	 * hidden in user space. */
+	unsigned char *rx_cbuf;
+	size_t rx_cbuf_len, rx_cbuf_off;
+
 	bool wr_shut;                 /* close_notify sent */
 	bool rd_eof;                  /* close_notify received */
 	/* First error that broke the link (negative), sticky.  Receive
@@ -86,6 +93,12 @@ struct ktl_conn {
 /* conn.c: maps a failed GnuTLS call to a code and a message naming the
  * peer; `during` reads like "during the handshake". */
 int ktl_conn_fail(struct ktl_conn *c, int gnutls_err, const char *during);
+
+/* io.c: the socket transport for a session whose RX runs in GnuTLS
+ * (buffered reads); also restores it when a ring lets go of a link. */
+void ktl_io_user_transport(struct ktl_conn *c);
+/* Takes up to len bytes of read-ahead ciphertext; 0 when none. */
+size_t ktl_io_take_cbuf(struct ktl_conn *c, void *buf, size_t len);
 
 /* verify.c: installed on every session; fills verify_* and peer_* fields. */
 int ktl_verify_peer(gnutls_session_t s);

@@ -2,6 +2,8 @@
 /* Application data after the handshake: each direction goes through the
  * kernel or through GnuTLS, whichever ktls/ settled on. */
 #include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -47,6 +49,74 @@ static bool at_eof(struct ktl_conn *c)
 	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 
 	return n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE));
+}
+
+#define CBUF_SIZE (32 * 1024)
+
+size_t ktl_io_take_cbuf(struct ktl_conn *c, void *buf, size_t len)
+{
+	size_t n = c->rx_cbuf_len - c->rx_cbuf_off;
+
+	if (n > len)
+		n = len;
+	memcpy(buf, c->rx_cbuf + c->rx_cbuf_off, n);
+	c->rx_cbuf_off += n;
+	return n;
+}
+
+static ssize_t buffered_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	struct ktl_conn *c = p;
+	ssize_t n;
+
+	if (c->rx_cbuf_off < c->rx_cbuf_len)
+		return (ssize_t)ktl_io_take_cbuf(c, buf, len);
+	/* A caller asking for a whole buffer gains nothing from a copy. */
+	if (len >= CBUF_SIZE) {
+		n = recv(c->fd, buf, len, 0);
+		goto out;
+	}
+	if (!c->rx_cbuf) {
+		c->rx_cbuf = malloc(CBUF_SIZE);
+		if (!c->rx_cbuf) {
+			gnutls_transport_set_errno(c->s, ENOMEM);
+			return -1;
+		}
+	}
+	n = recv(c->fd, c->rx_cbuf, CBUF_SIZE, 0);
+	if (n > 0) {
+		c->rx_cbuf_len = (size_t)n;
+		c->rx_cbuf_off = 0;
+		return (ssize_t)ktl_io_take_cbuf(c, buf, len);
+	}
+out:
+	if (n < 0)
+		gnutls_transport_set_errno(c->s, errno);
+	return n;
+}
+
+static int buffered_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
+{
+	struct ktl_conn *c = p;
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	int ret;
+
+	if (c->rx_cbuf_off < c->rx_cbuf_len)
+		return 1;
+	ret = poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+	if (ret < 0)
+		gnutls_transport_set_errno(c->s, errno);
+	return ret;
+}
+
+void ktl_io_user_transport(struct ktl_conn *c)
+{
+	if (c->rx_kernel)
+		return;
+	/* Pull through the conn; push stays GnuTLS's own on the fd. */
+	gnutls_transport_set_ptr2(c->s, c, (gnutls_transport_ptr_t)(intptr_t)c->fd);
+	gnutls_transport_set_pull_function(c->s, buffered_pull);
+	gnutls_transport_set_pull_timeout_function(c->s, buffered_pull_timeout);
 }
 
 KTL_API ssize_t ktl_send(struct ktl_conn *c, const void *buf, size_t len)

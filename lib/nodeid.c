@@ -2,6 +2,7 @@
 /* FISCO BCOS node IDs: the identity a node is allowed or denied by. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <gnutls/abstract.h>
@@ -133,10 +134,16 @@ KTL_API int ktl_node_id_from_file(const char *cert_path, char *out, size_t out_l
 {
 	gnutls_datum_t pem;
 	gnutls_x509_crt_t crt;
-	int ret = gnutls_load_file(cert_path, &pem);
+	FILE *f = fopen(cert_path, "r");
+	int ret;
 
+	/* fopen first, so the error names the real cause (ENOENT, EACCES). */
+	if (!f)
+		return ktl_err(errno, "certificate file %s: %s", cert_path, strerror(errno));
+	fclose(f);
+	ret = gnutls_load_file(cert_path, &pem);
 	if (ret < 0)
-		return ktl_err(ENOENT, "certificate file %s: cannot read", cert_path);
+		return ktl_err(EIO, "certificate file %s: cannot read", cert_path);
 	gnutls_x509_crt_init(&crt);
 	ret = gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM);
 	gnutls_free(pem.data);
@@ -145,6 +152,22 @@ KTL_API int ktl_node_id_from_file(const char *cert_path, char *out, size_t out_l
 		return ktl_err(KTL_E_BAD_FILE, "certificate file %s: %s", cert_path, gnutls_strerror(ret));
 	}
 	ret = ktl_node_id_from_crt(crt, out, out_len);
+	if (ret == -KTL_E_UNSUPPORTED_KEY) {
+		char oid[128];
+		size_t len = sizeof(oid);
+
+		/* Name the curve FISCO's own tools use, with the way out. */
+		if (gnutls_x509_crt_get_pk_oid(crt, oid, &len) >= 0 && strstr(oid, "1.2.840.10045.2.1")) {
+			gnutls_datum_t der = { 0 };
+
+			if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der) == 0 &&
+			    memmem(der.data, der.size, "\x06\x05\x2b\x81\x04\x00\x0a", 7))
+				ktl_err(KTL_E_UNSUPPORTED_KEY,
+					"EC curve secp256k1 is not supported by GnuTLS; regenerate the node "
+					"with certs/ktlink-certs.sh (ECDSA P-256, Ed25519 or RSA)");
+			gnutls_free(der.data);
+		}
+	}
 	gnutls_x509_crt_deinit(crt);
 	if (ret < 0)
 		return ktl_err(-ret, "certificate file %s: %s", cert_path, ktl_last_error());

@@ -4,6 +4,9 @@
  * the part of its message that says which certificate and why, the other
  * side's failure, and that no application byte crosses the link.
  *
+ * DNs appear as GnuTLS prints them (RFC 4514: last RDN first, so the
+ * fixtures' "CN=x,O=y,OU=ktlink" reads "OU=ktlink,O=y,CN=x").
+ *
  * Ordering, so nothing depends on a race: each side's socket is dup()ed
  * before the library takes it, so a side that fails and closes does not
  * send FIN or RST before its alert has been read; the test sends the FIN
@@ -20,13 +23,20 @@
  *    when it sends its Finished, before the server has verified anything;
  *    ktl_connect succeeds and the refusal arrives with the first ktl_recv
  *    as -KTL_E_PEER_REJECTED_US.  Its marker is sent into a link whose
- *    server never returns a connection. */
+ *    server never returns a connection.
+ *
+ * The side with the bad chain trusts the good side's root, so only the
+ * side under test refuses.  Peers ktlink never is (no certificate, a leaf
+ * alone, TLS 1.1, CBC) are GnuTLS sessions built here; a few certificates
+ * and CRLs are made at run time with certtool (gnutls-bin, which
+ * tests/fixtures.sh needs anyway). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include <errno.h>
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -81,10 +91,28 @@ struct rcase {
 	void (*tweak)(struct ktl_config *verifier);
 };
 
+/* The bad side's config: its chain and key, and the good side's root, so
+ * that it accepts the good side and only the verifier under test refuses. */
+static struct ktl_config *bad_config(const char *dir, unsigned proto)
+{
+	struct ktl_config *cfg;
+	char crt[512], key[512];
+
+	assert_int_equal(ktl_config_new(&cfg), 0);
+	if (ktl_config_set_ca(cfg, tu_fixture(GOOD "/ca.crt")) != 0)
+		fail_msg("%s", ktl_last_error());
+	snprintf(crt, sizeof(crt), "%s/node.crt", tu_fixture(dir));
+	snprintf(key, sizeof(key), "%s/node.key", tu_fixture(dir));
+	if (ktl_config_set_cert_key(cfg, crt, key) != 0)
+		fail_msg("%s", ktl_last_error());
+	assert_int_equal(ktl_config_restrict(cfg, proto, 0), 0);
+	return cfg;
+}
+
 /* The bad chain is the client's: the server (a tu_peer) verifies. */
 static void run_bad_client(const struct rcase *k)
 {
-	struct ktl_config *scfg = config_for(GOOD, k->proto), *ccfg = config_for(k->bad_dir, k->proto);
+	struct ktl_config *scfg = config_for(GOOD, k->proto), *ccfg = bad_config(k->bad_dir, k->proto);
 	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER, .fn = leak_fn };
 	struct ktl_conn *c = NULL;
 	char buf[128];
@@ -138,7 +166,7 @@ static void run_bad_client(const struct rcase *k)
 /* The bad chain is the server's: the client (this thread) verifies. */
 static void run_bad_server(const struct rcase *k)
 {
-	struct ktl_config *scfg = config_for(k->bad_dir, k->proto), *ccfg = config_for(GOOD, k->proto);
+	struct ktl_config *scfg = bad_config(k->bad_dir, k->proto), *ccfg = config_for(GOOD, k->proto);
 	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER, .fn = leak_fn };
 	struct ktl_conn *c = NULL;
 	char msg[512];
@@ -212,18 +240,18 @@ static void run_case(const struct rcase *k)
 /* ---- chain cases -------------------------------------------------------- */
 
 CASE(wrong_root, "other-root/agency0/node0", KTL_E_CERT_UNKNOWN_ISSUER,
-     "agency certificate 'CN=agency0,O=agency0,OU=ktlink' was issued by 'CN=ktlink-root', "
+     "agency certificate 'OU=ktlink,O=agency0,CN=agency0' was issued by 'CN=ktlink-root', "
      "not by the trusted root in ", "/" GOOD "/ca.crt", NULL)
 CASE(expired_node, "bad/expired-node", KTL_E_CERT_EXPIRED,
-     "node certificate 'CN=expired-node,O=agency0,OU=ktlink' expired on ", " UTC", NULL)
+     "node certificate 'OU=ktlink,O=agency0,CN=expired-node' expired on ", " UTC", NULL)
 CASE(expired_agency, "bad/expired-agency", KTL_E_CERT_EXPIRED,
-     "agency certificate 'CN=agency-exp,O=agency-exp,OU=ktlink' expired on ", " UTC", NULL)
+     "agency certificate 'OU=ktlink,O=agency-exp,CN=agency-exp' expired on ", " UTC", NULL)
 CASE(future_node, "bad/future-node", KTL_E_CERT_NOT_YET_VALID,
-     "node certificate 'CN=future-node,O=agency0,OU=ktlink' is not valid until ", " UTC", NULL)
+     "node certificate 'OU=ktlink,O=agency0,CN=future-node' is not valid until ", " UTC", NULL)
 CASE(agency_not_ca, "bad/agency-not-ca", KTL_E_CERT_NOT_CA,
-     "agency certificate 'CN=agency-not-ca,O=agency-not-ca,OU=ktlink' is not a CA", "(CA:FALSE)", NULL)
+     "agency certificate 'OU=ktlink,O=agency-not-ca,CN=agency-not-ca' is not a CA", "(CA:FALSE)", NULL)
 CASE(unknown_agency, "bad/unknown-agency", KTL_E_CERT_UNKNOWN_ISSUER,
-     "agency certificate 'CN=agency0,O=agency0,OU=ktlink' was issued by 'CN=ktlink-root', "
+     "agency certificate 'OU=ktlink,O=agency0,CN=agency0' was issued by 'CN=ktlink-root', "
      "not by the trusted root in ", "/" GOOD "/ca.crt", NULL)
 
 /* ---- CRL ---------------------------------------------------------------- */
@@ -234,7 +262,7 @@ static void add_revoked_crl(struct ktl_config *cfg)
 }
 
 CASE(revoked, "ecdsa/agency0/node1", KTL_E_CERT_REVOKED,
-     "node certificate 'CN=node1,O=agency0,OU=ktlink' is revoked by a CRL of 'CN=agency0,O=agency0,OU=ktlink'",
+     "node certificate 'OU=ktlink,O=agency0,CN=node1' is revoked by a CRL of 'OU=ktlink,O=agency0,CN=agency0'",
      NULL, add_revoked_crl)
 
 /* The CRL names node1 only: node0 still passes, and the empty agency.crl
@@ -278,18 +306,75 @@ static void test_crl_other_node_passes(void **state)
 	link_ok("ecdsa/agency0/node1", GOOD, add_revoked_crl);
 }
 
-/* A CRL signed by someone else than the node's agency revokes nobody: the
- * other root's agency CRL is ignored for an ecdsa/agency0 node. */
-static void add_foreign_crl(struct ktl_config *cfg)
+/* A CRL listing node1, made now with certtool and signed by `agency`
+ * (a directory holding agency.crt and agency.key); returns its path. */
+static const char *make_crl(const char *agency, const char *name)
 {
-	assert_int_equal(ktl_config_add_crl(cfg, tu_fixture("ecdsa/agency0/agency.crl")), 0);
-	assert_int_equal(ktl_config_add_crl(cfg, tu_fixture("other-root/agency0/agency.crl")), 0);
+	static char out[2][128];
+	static int next;
+	char *o = out[next++ % 2];
+	char leaf[128], tmpl[128], cmd[2048], *pem = NULL, *end;
+	size_t len = 0;
+	FILE *f = fopen(tu_fixture("ecdsa/agency0/node1/node.crt"), "r");
+
+	assert_non_null(f);
+	assert_true(getdelim(&pem, &len, '\0', f) > 0);
+	fclose(f);
+	end = strstr(pem, "-----END CERTIFICATE-----");
+	assert_non_null(end);
+	end[strlen("-----END CERTIFICATE-----")] = '\0';
+	snprintf(leaf, sizeof(leaf), "/tmp/ktl-reject-%d-node1.crt", (int)getpid());
+	snprintf(tmpl, sizeof(tmpl), "/tmp/ktl-reject-%d-crl.tmpl", (int)getpid());
+	snprintf(o, sizeof(out[0]), "/tmp/ktl-reject-%d-%s.crl", (int)getpid(), name);
+	f = fopen(leaf, "w");
+	assert_non_null(f);
+	fprintf(f, "%s\n", pem);
+	fclose(f);
+	free(pem);
+	f = fopen(tmpl, "w");
+	assert_non_null(f);
+	fprintf(f, "crl_next_update = 30\ncrl_number = 7\n");
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+		 "certtool --generate-crl --load-ca-privkey %s/agency.key --load-ca-certificate %s/agency.crt "
+		 "--load-certificate %s --template %s --no-text --outfile %s >/dev/null 2>&1",
+		 tu_fixture(agency), tu_fixture(agency), leaf, tmpl, o);
+	if (system(cmd) != 0)
+		fail_msg("certtool failed: %s", cmd);
+	unlink(leaf);
+	unlink(tmpl);
+	return o;
 }
 
-static void test_crl_foreign_ignored(void **state)
+static const char *crl_to_add;
+
+static void add_made_crl(struct ktl_config *cfg)
+{
+	assert_int_equal(ktl_config_add_crl(cfg, crl_to_add), 0);
+}
+
+/* Control for the next test: made the same way by the real agency0, the
+ * CRL revokes node1. */
+static void test_crl_made_by_agency_revokes(void **state)
 {
 	(void)state;
-	link_ok(GOOD, "ecdsa/agency0/node1", add_foreign_crl);
+	struct rcase k = { "ecdsa/agency0/node1", true, KTL_TLS13, KTL_E_CERT_REVOKED,
+			   "node certificate 'OU=ktlink,O=agency0,CN=node1' is revoked", NULL, add_made_crl };
+
+	crl_to_add = make_crl("ecdsa/agency0", "real");
+	run_case(&k);
+	unlink(crl_to_add);
+}
+
+/* The other root's agency0 has the very same DN as ours but another key:
+ * its CRL naming node1's serial does not verify against our agency0 and
+ * revokes nobody. */
+static void test_crl_forged_ignored(void **state)
+{
+	(void)state;
+	crl_to_add = make_crl("other-root/agency0", "forged");
+	link_ok(GOOD, "ecdsa/agency0/node1", add_made_crl);
+	unlink(crl_to_add);
 }
 
 /* ---- node ID lists ------------------------------------------------------ */
@@ -314,7 +399,7 @@ static void allow_other(struct ktl_config *cfg)
 }
 
 CASE(not_allowed, "ecdsa/agency0/node1", KTL_E_NODE_NOT_ALLOWED, "is not on the allow list",
-     "of 'CN=node1,O=agency0,OU=ktlink'", allow_other)
+     "of 'OU=ktlink,O=agency0,CN=node1'", allow_other)
 
 /* node1 is on both lists: deny wins. */
 static void allow_and_deny(struct ktl_config *cfg)
@@ -326,7 +411,7 @@ static void allow_and_deny(struct ktl_config *cfg)
 }
 
 CASE(denied, "ecdsa/agency0/node1", KTL_E_NODE_NOT_ALLOWED, "is on the deny list",
-     "of 'CN=node1,O=agency0,OU=ktlink'", allow_and_deny)
+     "of 'OU=ktlink,O=agency0,CN=node1'", allow_and_deny)
 
 /* The message names the node ID's start. */
 static void test_denied_names_id(void **state)
@@ -377,7 +462,7 @@ static void test_no_client_usage_tls13(void **state)
 {
 	(void)state;
 	struct rcase k = { "bad/no-client-usage", true, KTL_TLS13, KTL_E_CERT_KEY_USAGE,
-			   "node certificate 'CN=no-client-usage,O=agency0,OU=ktlink' lacks TLS client "
+			   "node certificate 'OU=ktlink,O=agency0,CN=no-client-usage' lacks TLS client "
 			   "extended key usage", NULL, NULL };
 
 	run_case(&k);
@@ -426,7 +511,65 @@ struct raw {
 	int after;                  /* result of the record call after the marker */
 	gnutls_alert_description_t alert;  /* when hs or after is an alert */
 	bool sent_marker;
+	gnutls_pcert_st pcert[4];
+	unsigned n_pcert;
+	gnutls_privkey_t pkey;
 };
+
+/* Hands GnuTLS the certificate file as is: left to itself a GnuTLS client
+ * sends only a chain whose issuer is in the server's CA list, which a
+ * leaf without its agency is not. */
+static int raw_retrieve(gnutls_session_t s, const gnutls_datum_t *req_ca, int nreq,
+			const gnutls_pk_algorithm_t *algos, int nalgos, gnutls_pcert_st **pcert,
+			unsigned *n, gnutls_privkey_t *key)
+{
+	struct raw *r = gnutls_session_get_ptr(s);
+
+	*pcert = r->pcert;
+	*n = r->n_pcert;
+	*key = r->pkey;
+	return 0;
+}
+
+static int raw_load(struct raw *r)
+{
+	gnutls_datum_t pem;
+	int ret;
+
+	gnutls_x509_crt_t *crts = NULL;
+	unsigned n = 0;
+
+	/* Certificate by certificate, in file order: the list importers sort
+	 * a chain and drop what does not belong to it. */
+	if ((ret = gnutls_load_file(r->crt, &pem)) < 0)
+		return ret;
+	ret = gnutls_x509_crt_list_import2(&crts, &n, &pem, GNUTLS_X509_FMT_PEM, 0);
+	gnutls_free(pem.data);
+	if (ret < 0)
+		return ret;
+	for (unsigned i = 0; i < n; i++) {
+		if (i < 4 && gnutls_pcert_import_x509(&r->pcert[i], crts[i], 0) == 0)
+			r->n_pcert++;
+		gnutls_x509_crt_deinit(crts[i]);
+	}
+	gnutls_free(crts);
+	if (r->n_pcert != n)
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	if ((ret = gnutls_load_file(r->key, &pem)) < 0)
+		return ret;
+	gnutls_privkey_init(&r->pkey);
+	ret = gnutls_privkey_import_x509_raw(r->pkey, &pem, GNUTLS_X509_FMT_PEM, NULL, 0);
+	gnutls_free(pem.data);
+	return ret;
+}
+
+static void raw_unload(struct raw *r)
+{
+	for (unsigned i = 0; i < r->n_pcert && r->crt; i++)
+		gnutls_pcert_deinit(&r->pcert[i]);
+	if (r->pkey)
+		gnutls_privkey_deinit(r->pkey);
+}
 
 static void *raw_main(void *arg)
 {
@@ -438,12 +581,17 @@ static void *raw_main(void *arg)
 
 	r->hs = r->after = 1;
 	gnutls_certificate_allocate_credentials(&cred);
-	if (r->crt && gnutls_certificate_set_x509_key_file(cred, r->crt, r->key, GNUTLS_X509_FMT_PEM) < 0) {
-		r->hs = -999;
-		gnutls_certificate_free_credentials(cred);
-		return NULL;
+	if (r->crt) {
+		if ((ret = raw_load(r)) < 0) {
+			r->hs = ret;
+			raw_unload(r);
+			gnutls_certificate_free_credentials(cred);
+			return NULL;
+		}
+		gnutls_certificate_set_retrieve_function2(cred, raw_retrieve);
 	}
 	gnutls_init(&s, (r->server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NO_SIGNAL);
+	gnutls_session_set_ptr(s, r);
 	ret = gnutls_priority_set_direct(s, r->prio, NULL);
 	if (ret < 0) {
 		r->hs = ret;
@@ -473,6 +621,7 @@ static void *raw_main(void *arg)
 out:
 	gnutls_deinit(s);
 	gnutls_certificate_free_credentials(cred);
+	raw_unload(r);
 	return NULL;
 }
 
@@ -531,8 +680,8 @@ static void leaf_only_client(const char *prio, bool tls13)
 
 	if (rc != -KTL_E_CHAIN_INCOMPLETE)
 		fail_msg("server rc %d (%s): %s", rc, ktl_strerror(rc), err);
-	assert_msg(err, "sent only its node certificate 'CN=leaf-only,O=agency0,OU=ktlink' without the "
-			"agency certificate (issuer 'CN=agency0,O=agency0,OU=ktlink')");
+	assert_msg(err, "sent only its node certificate 'OU=ktlink,O=agency0,CN=leaf-only' without the "
+			"agency certificate (issuer 'OU=ktlink,O=agency0,CN=agency0')");
 	assert_raw_refused(&r, tls13);
 	ktl_config_free(scfg);
 }
@@ -571,7 +720,7 @@ static void leaf_only_server(unsigned proto, const char *prio)
 	if (rc != -KTL_E_CHAIN_INCOMPLETE)
 		fail_msg("client rc %d (%s): %s", rc, ktl_strerror(rc), msg);
 	assert_null(c);
-	assert_msg(msg, "sent only its node certificate 'CN=leaf-only,O=agency0,OU=ktlink' without the agency");
+	assert_msg(msg, "sent only its node certificate 'OU=ktlink,O=agency0,CN=leaf-only' without the agency");
 	if (r.hs != GNUTLS_E_FATAL_ALERT_RECEIVED)
 		fail_msg("raw server handshake: %d %s", r.hs, gnutls_strerror(r.hs));
 	assert_false(r.sent_marker);
@@ -588,6 +737,94 @@ static void test_leaf_only_server_tls12(void **state)
 {
 	(void)state;
 	leaf_only_server(KTL_TLS12, PRIO12);
+}
+
+/* Reads the first certificate of a PEM file into a new string. */
+static char *first_cert(const char *path)
+{
+	char *pem = NULL, *end;
+	size_t len = 0;
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	assert_true(getdelim(&pem, &len, '\0', f) > 0);
+	fclose(f);
+	end = strstr(pem, "-----END CERTIFICATE-----");
+	assert_non_null(end);
+	strcpy(end + strlen("-----END CERTIFICATE-----"), "\n");
+	return pem;
+}
+
+static const char *write_tmp(const char *name, const char *a, const char *b)
+{
+	static char out[2][128];
+	static int next;
+	char *o = out[next++ % 2];
+	FILE *f;
+
+	snprintf(o, sizeof(out[0]), "/tmp/ktl-reject-%d-%s", (int)getpid(), name);
+	f = fopen(o, "w");
+	assert_non_null(f);
+	fputs(a, f);
+	if (b)
+		fputs(b, f);
+	fclose(f);
+	return o;
+}
+
+/* node1 sent with the other root's agency0: same DN as its real issuer,
+ * another key, so it is not node1's issuer. */
+static void test_wrong_agency_sent(void **state)
+{
+	(void)state;
+	struct ktl_config *scfg = tu_config(GOOD);
+	char *leaf = first_cert(tu_fixture("ecdsa/agency0/node1/node.crt"));
+	char *agency = first_cert(tu_fixture("other-root/agency0/agency.crt"));
+	const char *chain = write_tmp("wrong-agency.crt", leaf, agency);
+	struct raw r = { .prio = PRIO13, .crt = chain, .key = tu_fixture("ecdsa/agency0/node1/node.key") };
+	char err[512];
+	int rc = raw_vs_server(&r, scfg, err, sizeof(err));
+
+	unlink(chain);
+	if (rc != -KTL_E_CERT_UNKNOWN_ISSUER)
+		fail_msg("server rc %d (%s): %s", rc, ktl_strerror(rc), err);
+	assert_msg(err, "node certificate 'OU=ktlink,O=agency0,CN=node1' was not issued by the agency "
+			"certificate it sent ('OU=ktlink,O=agency0,CN=agency0')");
+	assert_raw_refused(&r, true);
+	free(leaf);
+	free(agency);
+	ktl_config_free(scfg);
+}
+
+/* A node signed by the root directly, sent alone: the chain must be node,
+ * agency, root. */
+static void test_root_issued_node(void **state)
+{
+	(void)state;
+	struct ktl_config *scfg = tu_config(GOOD);
+	const char *tmpl = write_tmp("node.tmpl", "dn = \"CN=rootnode,O=agency0,OU=ktlink\"\n"
+						  "expiration_days = 30\ntls_www_client\ntls_www_server\nsigning_key\n", NULL);
+	char crt[128], cmd[2048];
+	struct raw r = { .prio = PRIO12, .crt = crt, .key = tu_fixture(GOOD "/node.key") };
+	char err[512];
+	int rc;
+
+	snprintf(crt, sizeof(crt), "/tmp/ktl-reject-%d-rootnode.crt", (int)getpid());
+	snprintf(cmd, sizeof(cmd),
+		 "certtool --generate-certificate --load-privkey %s --load-ca-certificate %s "
+		 "--load-ca-privkey %s --template %s --no-text --outfile %s >/dev/null 2>&1",
+		 tu_fixture(GOOD "/node.key"), tu_fixture("ecdsa/ca.crt"), tu_fixture("ecdsa/ca.key"), tmpl, crt);
+	if (system(cmd) != 0)
+		fail_msg("certtool failed: %s", cmd);
+	unlink(tmpl);
+	rc = raw_vs_server(&r, scfg, err, sizeof(err));
+	unlink(crt);
+	if (rc != -KTL_E_CHAIN_INCOMPLETE)
+		fail_msg("server rc %d (%s): %s", rc, ktl_strerror(rc), err);
+	assert_msg(err, "node certificate 'OU=ktlink,O=agency0,CN=rootnode' is issued by the root itself; "
+			"the chain must be node, agency, root");
+	assert_raw_refused(&r, false);
+	ktl_config_free(scfg);
 }
 
 /* ---- no client certificate ---------------------------------------------- */
@@ -786,7 +1023,8 @@ int main(void)
 		ENTRIES(revoked),
 		cmocka_unit_test(test_crl_empty_passes),
 		cmocka_unit_test(test_crl_other_node_passes),
-		cmocka_unit_test(test_crl_foreign_ignored),
+		cmocka_unit_test(test_crl_made_by_agency_revokes),
+		cmocka_unit_test(test_crl_forged_ignored),
 		ENTRIES(not_allowed),
 		ENTRIES(denied),
 		cmocka_unit_test(test_denied_names_id),
@@ -800,6 +1038,8 @@ int main(void)
 		cmocka_unit_test(test_leaf_only_client_tls12),
 		cmocka_unit_test(test_leaf_only_server_tls13),
 		cmocka_unit_test(test_leaf_only_server_tls12),
+		cmocka_unit_test(test_wrong_agency_sent),
+		cmocka_unit_test(test_root_issued_node),
 		cmocka_unit_test(test_no_cert_tls13),
 		cmocka_unit_test(test_no_cert_tls12),
 		cmocka_unit_test(test_tls11_refused),
@@ -810,5 +1050,8 @@ int main(void)
 		cmocka_unit_test(test_timeout_client),
 	};
 
+	/* KTL_TEST_FILTER=glob runs a subset, e.g. '*_server_tls12'. */
+	if (getenv("KTL_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("KTL_TEST_FILTER"));
 	return cmocka_run_group_tests_name("reject", tests, NULL, NULL);
 }

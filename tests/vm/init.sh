@@ -24,7 +24,10 @@ mount -t devpts devpts /dev/pts 2>/dev/null
 mount -t tmpfs -o size=64m,mode=1777 shm /dev/shm
 # shellcheck disable=SC1091
 . /ktlvm/env.sh
+# Anything packed under /tmp (KTL_VM_EXTRA_PATHS) survives the tmpfs mount.
+[ -n "$(ls -A /tmp 2>/dev/null)" ] && mv /tmp /.tmp-packed && mkdir -m 1777 /tmp
 mount -t tmpfs -o "size=${KTLVM_TMP_SIZE:-600m},mode=1777" tmp /tmp
+[ -d /.tmp-packed ] && cp -a /.tmp-packed/. /tmp/ && rm -rf /.tmp-packed
 exec </dev/null >/dev/console 2>&1
 
 echo "KTLVM: BOOTED kernel=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)s"

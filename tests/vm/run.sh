@@ -56,6 +56,14 @@ mkdir -p "$BUILD" || vm_fail 1 "cannot create build dir $BUILD"
 BUILD=$(cd "$BUILD" && pwd)
 VM=$BUILD/vm
 mkdir -p "$VM"
+# One VM run per build dir at a time (they share $VM/console.log, initrd, ...).
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$VM/.lock"
+    if ! flock -n 9; then
+        log "another VM run is using $VM; waiting for it (up to ${KTL_VM_LOCK_WAIT:-1800}s)"
+        flock -w "${KTL_VM_LOCK_WAIT:-1800}" 9 || vm_fail 1 "$VM is locked by another VM run"
+    fi
+fi
 
 QEMU=${KTL_VM_QEMU:-qemu-system-x86_64}
 command -v "$QEMU" >/dev/null 2>&1 || {
@@ -132,6 +140,23 @@ if [ ! -s "$KDIR/VERSION" ] || [ ! -s "$KDIR/vmlinuz" ]; then
     T_KERNEL=$(elapsed "$t0")
 fi
 KVER=$(cat "$KDIR/VERSION")
+# The bzImage is xz-compressed and decompressing it under TCG costs ~6 s per
+# boot; the kernel has CONFIG_PVH=y, so qemu can boot the plain ELF vmlinux.
+# Unpack it once (falls back to vmlinuz if anything here does not work).
+KIMAGE=$KDIR/vmlinuz
+if [ "${KTL_VM_PVH:-1}" = 1 ]; then
+    if [ ! -s "$KDIR/vmlinux" ] && grep -q '^CONFIG_PVH=y' "$KDIR/config" 2>/dev/null && command -v xz >/dev/null; then
+        off=$(grep -abo $'\xfd7zXZ\x00' "$KDIR/vmlinuz" 2>/dev/null | head -1 | cut -d: -f1)
+        if [ -n "$off" ]; then
+            tail -c +$((off + 1)) "$KDIR/vmlinuz" | xz -dc 2>/dev/null >"$KDIR/vmlinux.tmp"
+            if [ "$(head -c 4 "$KDIR/vmlinux.tmp" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
+                mv "$KDIR/vmlinux.tmp" "$KDIR/vmlinux"
+            fi
+        fi
+        rm -f "$KDIR/vmlinux.tmp"
+    fi
+    [ -s "$KDIR/vmlinux" ] && KIMAGE=$KDIR/vmlinux
+fi
 
 # ---- 2. initramfs -------------------------------------------------------------
 # Copy FILE into TREE at the same absolute path (resolved through merged-/usr
@@ -368,16 +393,26 @@ esac
 VM_TIMEOUT=${KTL_VM_TIMEOUT:-900}
 LOGF=$VM/console.log
 QUIET=${KTL_VM_QUIET:-0}
-log "booting $KVER ($ACCEL, initrd $(du -h "$INITRD" | cut -f1), timeout ${VM_TIMEOUT}s); console -> $LOGF"
+log "booting $KVER ($ACCEL, ${KIMAGE##*/}, initrd $(du -h "$INITRD" | cut -f1), timeout ${VM_TIMEOUT}s); console -> $LOGF"
 t0=$(date +%s.%N)
+# qemu runs in its own process group (under timeout): stop it if we are stopped.
+rm -f "$VM/qemu.pid"
+kill_qemu() {
+    local pid
+    pid=$(cat "$VM/qemu.pid" 2>/dev/null) && [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    rm -f "$VM/qemu.pid"
+}
+trap 'kill_qemu; echo "VM: interrupted" >&2; exit 130' INT TERM HUP
 # shellcheck disable=SC2086
 timeout -k 10 "$VM_TIMEOUT" "$QEMU" "${ACCEL_ARGS[@]}" -m "${KTL_VM_MEM:-2048}" -smp "${KTL_VM_SMP:-2}" \
-    -kernel "$KDIR/vmlinuz" -initrd "$INITRD" \
+    -kernel "$KIMAGE" -initrd "$INITRD" \
     -append "console=ttyS0 quiet panic=-1 oops=panic ${KTL_VM_APPEND:-}" \
-    -nographic -no-reboot -nic none ${KTL_VM_QEMU_ARGS:-} </dev/null 2>&1 |
+    -nographic -no-reboot -nic none -pidfile "$VM/qemu.pid" ${KTL_VM_QEMU_ARGS:-} </dev/null 2>&1 |
     sed -u 's/\r$//; s/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' | tee "$LOGF" |
     if [ "$QUIET" = 1 ]; then grep --line-buffered -E 'KTLVM:|^\[  (PASSED|FAILED|SKIPPED) ' || true; else cat; fi
 QRC=${PIPESTATUS[0]}
+trap - INT TERM HUP
+kill_qemu
 T_VM=$(elapsed "$t0")
 
 boot_s=$(sed -n 's/^KTLVM: READY .*uptime=\([0-9.]*\)s.*/\1/p' "$LOGF" | head -1)
@@ -392,11 +427,11 @@ if [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; then
     timing
     vm_fail 1 "VM timed out after ${VM_TIMEOUT}s (KTL_VM_TIMEOUT); console log: $LOGF"
 fi
-if grep -q '^KTLVM: FATAL' "$LOGF"; then
+if grep -aq '^KTLVM: FATAL' "$LOGF"; then
     timing
-    vm_fail 1 "$(sed -n 's/^KTLVM: FATAL //p' "$LOGF" | head -1) (console log: $LOGF)"
+    vm_fail 1 "$(grep -a '^KTLVM: FATAL ' "$LOGF" | sed 's/^KTLVM: FATAL //' | head -1) (console log: $LOGF)"
 fi
-if ! grep -q '^KTLVM: READY' "$LOGF"; then
+if ! grep -aq '^KTLVM: READY' "$LOGF"; then
     timing
     vm_fail 1 "the VM never became ready (qemu rc=$QRC; kernel panic or boot failure?); console log: $LOGF"
 fi
@@ -406,7 +441,7 @@ case $MODE in
     bench|shell-cmd)
         timing
         if [ -n "$OUTFILE_HOST" ]; then
-            if grep -q '^KTLVM: FILE END' "$LOGF"; then
+            if grep -aq '^KTLVM: FILE END' "$LOGF"; then
                 mkdir -p "$(dirname "$OUTFILE_HOST")"
                 sed -n '/^KTLVM: FILE BEGIN/,/^KTLVM: FILE END/{/^KTLVM: FILE /d;p}' "$LOGF" >"$OUTFILE_HOST"
                 log "wrote $OUTFILE_HOST"
@@ -421,7 +456,7 @@ case $MODE in
         ;;
 esac
 
-done_line=$(grep '^KTLVM: DONE ' "$LOGF" | tail -1)
+done_line=$(grep -a '^KTLVM: DONE ' "$LOGF" | tail -1)
 if [ -z "$done_line" ]; then
     timing
     vm_fail 1 "the VM never printed DONE (qemu rc=$QRC; crash or hang?); console log: $LOGF"
@@ -429,24 +464,24 @@ fi
 P=$(sed -n 's/.*passed=\([0-9]*\).*/\1/p' <<<"$done_line")
 F=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$done_line")
 S=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' <<<"$done_line")
-NRES=$(grep -c '^KTLVM: RESULT ' "$LOGF")
-BADRES=$(grep '^KTLVM: RESULT ' "$LOGF" | grep -v ' rc=0$' | sed 's/^KTLVM: RESULT //')
+NRES=$(grep -ac '^KTLVM: RESULT ' "$LOGF")
+BADRES=$(grep -a '^KTLVM: RESULT ' "$LOGF" | grep -av ' rc=0$' | sed 's/^KTLVM: RESULT //')
 
 echo
 echo "vm: ---- results ($NRES binaries) ----"
-grep '^KTLVM: RESULT ' "$LOGF" | sed 's/^KTLVM: RESULT /vm:   /'
+grep -a '^KTLVM: RESULT ' "$LOGF" | sed 's/^KTLVM: RESULT /vm:   /'
 tls_stat
 timing
 
 if [ "$MODE" = selftest ]; then
     # Expected: probe and pass binary rc=0, fail binary rc!=0, one cmocka failure.
     ok=1
-    grep -q '^KTLVM: RESULT vm/selftest/ulp_probe rc=0$' "$LOGF" || { echo "vm: selftest: ulp_probe did not succeed"; ok=0; }
-    grep -q '^KTLVM: RESULT vm/selftest/test_vm_pass rc=0$' "$LOGF" || { echo "vm: selftest: test_vm_pass did not pass"; ok=0; }
-    grep -Eq '^KTLVM: RESULT vm/selftest/test_vm_fail rc=[1-9]' "$LOGF" || { echo "vm: selftest: test_vm_fail was not reported as failing"; ok=0; }
+    grep -aq '^KTLVM: RESULT vm/selftest/ulp_probe rc=0$' "$LOGF" || { echo "vm: selftest: ulp_probe did not succeed"; ok=0; }
+    grep -aq '^KTLVM: RESULT vm/selftest/test_vm_pass rc=0$' "$LOGF" || { echo "vm: selftest: test_vm_pass did not pass"; ok=0; }
+    grep -aEq '^KTLVM: RESULT vm/selftest/test_vm_fail rc=[1-9]' "$LOGF" || { echo "vm: selftest: test_vm_fail was not reported as failing"; ok=0; }
     [ "$F" = 1 ] || { echo "vm: selftest: expected failed=1, got $F"; ok=0; }
     [ "${P:-0}" -ge 3 ] || { echo "vm: selftest: expected passed>=3, got $P"; ok=0; }
-    grep -q 'TlsTxSw' "$LOGF" || { echo "vm: selftest: no tls_stat block"; ok=0; }
+    grep -aq 'TlsTxSw' "$LOGF" || { echo "vm: selftest: no tls_stat block"; ok=0; }
     echo "vm: $P passed, $F failed, $S skipped"
     if [ $ok = 1 ]; then echo "vm: selftest OK (the failure above is the expected one)"; exit 0; fi
     echo "vm: selftest FAILED"; exit 1

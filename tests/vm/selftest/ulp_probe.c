@@ -62,7 +62,7 @@ int main(void)
     char buf[64] = { 0 };
     if (send(c, msg, sizeof msg, 0) != (ssize_t)sizeof msg)
         return fail("send");
-    if (recv(s, buf, sizeof buf, MSG_WAITALL) != (ssize_t)sizeof msg)
+    if (recv(s, buf, sizeof msg, MSG_WAITALL) != (ssize_t)sizeof msg)
         return fail("recv");
     if (memcmp(buf, msg, sizeof msg)) {
         printf("ulp_probe: payload mismatch\n");

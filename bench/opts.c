@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/* `ktlink bench` options: text in, struct bench_opts out, nothing run. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bench.h"
+
+const char *const bench_path_names[BP_COUNT] = {
+	[BP_TCP] = "tcp",
+	[BP_GNUTLS] = "gnutls",
+	[BP_OPENSSL] = "openssl",
+	[BP_KTLS] = "ktls",
+	[BP_KTLS_URING] = "ktls-uring",
+	[BP_KTLS_SENDFILE] = "ktls-sendfile",
+	[BP_URING] = "uring",
+};
+
+static const size_t default_sweep[] = { 1024, 4096, 16384, 65536, 262144 };
+
+void bench_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: ktlink bench [OPTIONS]\n"
+		"\nThroughput of ktlink links over loopback against plain TCP and OpenSSL,\n"
+		"client and server in threads of this process, every byte verified.\n"
+		"\nPaths:\n"
+		"  tcp            plain TCP read/write (the ceiling)\n"
+		"  gnutls         ktlink, records in GnuTLS (kTLS off), ktl_send/ktl_recv\n"
+		"  openssl        OpenSSL libssl, same protocol, cipher and certificates\n"
+		"  ktls           ktlink with kTLS, read/write on ktl_fd()\n"
+		"  ktls-uring     ktlink with kTLS, driven by the io_uring engine\n"
+		"  ktls-sendfile  file to socket with ktl_sendfile (kTLS TX), receiver read()s\n"
+		"  uring          the io_uring engine on user-space records (kTLS off)\n"
+		"\nOptions:\n"
+		"  --certs DIR          chain made by certs/ktlink-certs.sh (uses\n"
+		"                       DIR/agency0/node0 and node1; default build/certs)\n"
+		"  --paths LIST         comma-separated paths, or all (default all)\n"
+		"  --time SECONDS       per path (default 3)\n"
+		"  --size BYTES         message size, k/m suffixes (default 16k)\n"
+		"  --sweep[=LIST]       several sizes (default 1k,4k,16k,64k,256k)\n"
+		"  --links N            parallel links (default 1)\n"
+		"  --tls 1.2|1.3        protocol (default 1.3)\n"
+		"  --cipher aes128gcm|aes256gcm|chacha20   (default aes128gcm)\n"
+		"  --direction one-way|both   client to server, or both ways at once\n"
+		"  --repeat N           runs per path; the mean is reported (default 1)\n"
+		"  --interval SECONDS   between progress lines (default 1; 0: none)\n"
+		"  --json FILE          write the results as one JSON object\n"
+		"  --plot FILE.png      plot throughput over time (needs gnuplot)\n"
+		"  --handshakes         full mutual-auth handshakes per second over all\n"
+		"                       cores, ktlink and OpenSSL, for --time seconds\n"
+		"  --scale N            N links at once over one ring per side: set-up\n"
+		"                       handshakes/s, memory per link, aggregate throughput\n"
+		"  -h, --help           this text\n"
+		"\nA path this system cannot run is listed as unavailable with the reason.\n");
+}
+
+int bench_parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		shift = 10, end++;
+		break;
+	case 'm': case 'M':
+		shift = 20, end++;
+		break;
+	case 'g': case 'G':
+		shift = 30, end++;
+		break;
+	default:
+		return -1;
+	}
+	/* Allow "16kb", "16KiB". */
+	if (shift && (!strcasecmp(end, "b") || !strcasecmp(end, "ib")))
+		end += strlen(end);
+	if (*end || v == 0 || v > (1ull << 40) >> shift)
+		return -1;
+	*out = (size_t)(v << shift);
+	return 0;
+}
+
+int bench_parse_size_list(const char *s, size_t *out, unsigned max)
+{
+	char buf[512], *tok, *save = NULL;
+	unsigned n = 0;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (n == max || bench_parse_size(tok, &out[n]) < 0)
+			return -1;
+		n++;
+	}
+	return n ? (int)n : -1;
+}
+
+int bench_parse_paths(const char *s, unsigned *mask, const char **bad)
+{
+	static char badbuf[64];
+	const char *p = s;
+	unsigned m = 0;
+
+	while (p && *p) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		int i, found = 0;
+
+		if (n == 3 && !strncmp(p, "all", 3)) {
+			m |= (1u << BP_COUNT) - 1;
+			found = 1;
+		}
+		for (i = 0; i < BP_COUNT && !found; i++)
+			if (strlen(bench_path_names[i]) == n && !strncmp(p, bench_path_names[i], n)) {
+				m |= 1u << i;
+				found = 1;
+			}
+		if (!found) {
+			snprintf(badbuf, sizeof(badbuf), "%.*s", (int)(n < 60 ? n : 60), p);
+			*bad = badbuf;
+			return -1;
+		}
+		p = comma ? comma + 1 : NULL;
+	}
+	if (!m) {
+		*bad = "";
+		return -1;
+	}
+	*mask = m;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_seconds(const char *s, double min, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !(v >= min) || v > 86400)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+enum {
+	O_PATHS = 0x100, O_TIME, O_SIZE, O_SWEEP, O_LINKS, O_TLS, O_CIPHER, O_DIRECTION, O_REPEAT,
+	O_JSON, O_PLOT, O_HANDSHAKES, O_SCALE, O_CERTS, O_INTERVAL
+};
+
+static const struct option long_opts[] = {
+	{ "paths", required_argument, NULL, O_PATHS },
+	{ "time", required_argument, NULL, O_TIME },
+	{ "size", required_argument, NULL, O_SIZE },
+	{ "sweep", optional_argument, NULL, O_SWEEP },
+	{ "links", required_argument, NULL, O_LINKS },
+	{ "tls", required_argument, NULL, O_TLS },
+	{ "cipher", required_argument, NULL, O_CIPHER },
+	{ "direction", required_argument, NULL, O_DIRECTION },
+	{ "repeat", required_argument, NULL, O_REPEAT },
+	{ "json", required_argument, NULL, O_JSON },
+	{ "plot", required_argument, NULL, O_PLOT },
+	{ "handshakes", no_argument, NULL, O_HANDSHAKES },
+	{ "scale", required_argument, NULL, O_SCALE },
+	{ "certs", required_argument, NULL, O_CERTS },
+	{ "interval", required_argument, NULL, O_INTERVAL },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ktlink bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see ktlink bench --help)\n", stderr);
+	return 2;
+}
+
+int bench_parse_args(struct bench_opts *o, int argc, char **argv)
+{
+	const char *bad = NULL;
+	bool size_set = false, sweep = false;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->paths = (1u << BP_COUNT) - 1;
+	o->time_s = 3;
+	o->sizes[0] = 16384;
+	o->n_sizes = 1;
+	o->links = 1;
+	o->tls13 = 1;
+	o->repeat = 1;
+	o->interval_s = 1;
+	o->certs = "build/certs";
+	optind = 0; /* a full reset: the tests parse many argv's */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+		const char *a = optarg;
+		unsigned u;
+
+		switch (c) {
+		case 'h':
+			o->help = true;
+			return 0;
+		case O_PATHS:
+			if (bench_parse_paths(a, &o->paths, &bad) < 0)
+				return usage_err("--paths: unknown path '%s'", bad);
+			break;
+		case O_TIME:
+			if (parse_seconds(a, 0.1, &o->time_s) < 0)
+				return usage_err("--time: '%s' is not a number of seconds >= 0.1", a);
+			break;
+		case O_SIZE:
+			if (bench_parse_size(a, &o->sizes[0]) < 0 || o->sizes[0] > (64u << 20))
+				return usage_err("--size: '%s' is not a size of 1 byte to 64m", a);
+			size_set = true;
+			break;
+		case O_SWEEP:
+			/* Also "--sweep LIST": take the next word if it looks like sizes. */
+			if (!a && optind < argc && argv[optind][0] >= '0' && argv[optind][0] <= '9')
+				a = argv[optind++];
+			if (a) {
+				int n = bench_parse_size_list(a, o->sizes, BENCH_MAX_SIZES);
+
+				if (n < 0)
+					return usage_err("--sweep: '%s' is not a list of sizes like 1k,16k,1m", a);
+				o->n_sizes = (unsigned)n;
+			} else {
+				memcpy(o->sizes, default_sweep, sizeof(default_sweep));
+				o->n_sizes = sizeof(default_sweep) / sizeof(default_sweep[0]);
+			}
+			for (u = 0; u < o->n_sizes; u++)
+				if (o->sizes[u] > (64u << 20))
+					return usage_err("--sweep: sizes above 64m are not supported");
+			sweep = true;
+			break;
+		case O_LINKS:
+			if (parse_uint(a, 1, 256, &o->links) < 0)
+				return usage_err("--links: '%s' is not a number from 1 to 256", a);
+			break;
+		case O_TLS:
+			if (!strcmp(a, "1.3"))
+				o->tls13 = 1;
+			else if (!strcmp(a, "1.2"))
+				o->tls13 = 0;
+			else
+				return usage_err("--tls: '%s' is not 1.2 or 1.3", a);
+			break;
+		case O_CIPHER:
+			if (!strcasecmp(a, "aes128gcm") || !strcasecmp(a, "aes-128-gcm"))
+				o->cipher = CIPHER_AES128GCM;
+			else if (!strcasecmp(a, "aes256gcm") || !strcasecmp(a, "aes-256-gcm"))
+				o->cipher = CIPHER_AES256GCM;
+			else if (!strcasecmp(a, "chacha20") || !strcasecmp(a, "chacha20-poly1305"))
+				o->cipher = CIPHER_CHACHA20;
+			else
+				return usage_err("--cipher: '%s' is not aes128gcm, aes256gcm or chacha20", a);
+			break;
+		case O_DIRECTION:
+			if (!strcmp(a, "one-way"))
+				o->direction = DIR_ONE_WAY;
+			else if (!strcmp(a, "both"))
+				o->direction = DIR_BOTH;
+			else
+				return usage_err("--direction: '%s' is not one-way or both", a);
+			break;
+		case O_REPEAT:
+			if (parse_uint(a, 1, 100, &o->repeat) < 0)
+				return usage_err("--repeat: '%s' is not a number from 1 to 100", a);
+			break;
+		case O_JSON:
+			o->json = a;
+			break;
+		case O_PLOT:
+			o->plot = a;
+			break;
+		case O_HANDSHAKES:
+			o->handshakes = true;
+			break;
+		case O_SCALE:
+			if (parse_uint(a, 1, 100000, &o->scale) < 0)
+				return usage_err("--scale: '%s' is not a number of links from 1 to 100000", a);
+			break;
+		case O_CERTS:
+			o->certs = a;
+			break;
+		case O_INTERVAL:
+			if (parse_seconds(a, 0, &o->interval_s) < 0)
+				return usage_err("--interval: '%s' is not a number of seconds", a);
+			if (o->interval_s > 0 && o->interval_s < 0.05)
+				return usage_err("--interval: '%s' is below 0.05 s", a);
+			break;
+		case ':':
+			return usage_err("%s needs a value", argv[optind - 1]);
+		default:
+			return usage_err("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_err("unexpected argument '%s'", argv[optind]);
+	if (size_set && sweep)
+		return usage_err("--size and --sweep exclude each other");
+	return 0;
+}

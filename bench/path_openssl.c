@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/* `openssl`: the same protocol, cipher and certificates through OpenSSL 3
+ * libssl (SSL_write/SSL_read), mutual authentication as ktlink does it.
+ * Also used by handshake.c for OpenSSL's handshake rate. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "bench.h"
+#include "bench_ssl.h"
+
+static void ssl_err(char *why, size_t len, const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char buf[200] = "no detail";
+
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	snprintf(why, len, "OpenSSL: %s: %s", what, buf);
+	ERR_clear_error();
+}
+
+void *bench_ssl_ctx(const struct bench_run *run, bool server, char *why, size_t len)
+{
+	static const char *const suites13[] = { "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+						"TLS_CHACHA20_POLY1305_SHA256" };
+	static const char *const suites12[] = {
+		"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256",
+		"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384",
+		"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
+	};
+	const char *dir = server ? run->server_dir : run->client_dir;
+	int v = run->o->tls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+	char ca[4200], chain[4200], key[4200];
+	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+
+	if (!ctx) {
+		ssl_err(why, len, "SSL_CTX_new");
+		return NULL;
+	}
+	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	snprintf(chain, sizeof(chain), "%s/node.crt", dir);
+	snprintf(key, sizeof(key), "%s/node.key", dir);
+	SSL_CTX_set_min_proto_version(ctx, v);
+	SSL_CTX_set_max_proto_version(ctx, v);
+	/* Full handshakes every time, like ktlink (GNUTLS_NO_TICKETS). */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
+	if ((run->o->tls13 ? SSL_CTX_set_ciphersuites(ctx, suites13[run->o->cipher])
+			   : SSL_CTX_set_cipher_list(ctx, suites12[run->o->cipher])) != 1) {
+		ssl_err(why, len, "cipher suite");
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, chain) != 1) {
+		ssl_err(why, len, chain);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		ssl_err(why, len, key);
+		goto fail;
+	}
+	if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+		ssl_err(why, len, ca);
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+void *bench_ssl_handshake(void *ctx, int fd, bool server, char *why, size_t len)
+{
+	SSL *s = SSL_new(ctx);
+	int rc;
+
+	if (!s) {
+		ssl_err(why, len, "SSL_new");
+		close(fd);
+		return NULL;
+	}
+	SSL_set_fd(s, fd);
+	rc = server ? SSL_accept(s) : SSL_connect(s);
+	if (rc != 1) {
+		ssl_err(why, len, server ? "SSL_accept" : "SSL_connect");
+		SSL_free(s);
+		close(fd);
+		return NULL;
+	}
+	return s;
+}
+
+struct srv_hs {
+	void *ctx;
+	int fd;
+	SSL *ssl;
+	char why[256];
+};
+
+static void *srv_hs_thread(void *arg)
+{
+	struct srv_hs *h = arg;
+
+	h->ssl = bench_ssl_handshake(h->ctx, h->fd, true, h->why, sizeof(h->why));
+	return NULL;
+}
+
+static int ossl_open(const struct bench_run *run, struct bench_end *cli, struct bench_end *srv,
+		     char *why, size_t len)
+{
+	SSL_CTX *cctx = bench_ssl_ctx(run, false, why, len);
+	SSL_CTX *sctx = cctx ? bench_ssl_ctx(run, true, why, len) : NULL;
+	struct srv_hs h = { .ctx = sctx };
+	SSL *cs;
+	pthread_t t;
+	int c, s;
+
+	if (!sctx || bench_tcp_pair(&c, &s, why, len) < 0) {
+		SSL_CTX_free(cctx);
+		SSL_CTX_free(sctx);
+		return -1;
+	}
+	h.fd = s;
+	pthread_create(&t, NULL, srv_hs_thread, &h);
+	cs = bench_ssl_handshake(cctx, c, false, why, len);
+	if (!cs)
+		shutdown(s, SHUT_RDWR);
+	pthread_join(t, NULL);
+	if (cs && !h.ssl)
+		snprintf(why, len, "server: %s", h.why);
+	if (!cs || !h.ssl) {
+		if (cs) {
+			SSL_free(cs);
+			close(c);
+		}
+		if (h.ssl) {
+			SSL_free(h.ssl);
+			close(s);
+		}
+		SSL_CTX_free(cctx);
+		SSL_CTX_free(sctx);
+		return -1;
+	}
+	*cli = (struct bench_end){ .fd = c, .tls = cs, .ctx = cctx };
+	*srv = (struct bench_end){ .fd = s, .tls = h.ssl, .ctx = sctx };
+	return 0;
+}
+
+static ssize_t ossl_send(struct bench_end *e, const void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		size_t n = 0;
+		int chunk = len - done > (1u << 30) ? 1 << 30 : (int)(len - done);
+
+		if (SSL_write_ex(e->tls, (const char *)buf + done, (size_t)chunk, &n) != 1)
+			return -EPIPE;
+		done += n;
+	}
+	return (ssize_t)len;
+}
+
+static ssize_t ossl_recv(struct bench_end *e, void *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (SSL_read_ex(e->tls, buf, len, &n) == 1)
+		return (ssize_t)n;
+	if (SSL_get_error(e->tls, 0) == SSL_ERROR_ZERO_RETURN)
+		return 0; /* close_notify */
+	return -EIO;
+}
+
+static void ossl_shut(struct bench_end *e)
+{
+	/* Sends close_notify; the read side stays open for "both". */
+	SSL_shutdown(e->tls);
+	shutdown(e->fd, SHUT_WR);
+}
+
+static void ossl_close(struct bench_end *e)
+{
+	SSL_free(e->tls);
+	SSL_CTX_free(e->ctx);
+	if (e->fd >= 0)
+		close(e->fd);
+	e->tls = e->ctx = NULL;
+	e->fd = -1;
+}
+
+static void ossl_describe(struct bench_end *e, char *buf, size_t len)
+{
+	SSL *s = e->tls;
+	const char *group = SSL_group_to_name(s, SSL_get_negotiated_group(s));
+
+	snprintf(buf, len, "%s %s %s, %s", SSL_get_version(s), SSL_get_cipher_name(s), group ? group : "?",
+		 OpenSSL_version(OPENSSL_VERSION));
+}
+
+/* OpenSSL objects take no concurrent SSL_read and SSL_write, which the
+ * two-thread "both" mode would need. */
+static int ossl_probe(const struct bench_run *run, char *why, size_t len)
+{
+	if (run->o->direction != DIR_BOTH)
+		return 0;
+	snprintf(why, len, "--direction both: an OpenSSL SSL object cannot be read and written "
+			   "from two threads at once (not implemented with one thread)");
+	return 1;
+}
+
+const struct bench_path bench_path_openssl = {
+	.id = BP_OPENSSL,
+	.desc = "OpenSSL 3 libssl SSL_write/SSL_read",
+	.probe = ossl_probe,
+	.open = ossl_open,
+	.send = ossl_send,
+	.recv = ossl_recv,
+	.shut = ossl_shut,
+	.close = ossl_close,
+	.describe = ossl_describe,
+};
