@@ -159,6 +159,26 @@ static int eat_handshake(struct ktl_conn *c, struct ctl_state *st, const unsigne
 	return 1;
 }
 
+/* The same alerts conn.c reads as "the peer refused our chain": a TLS 1.3
+ * server verifies the client after the client's handshake is over, so its
+ * verdict may first show up here. */
+static bool cert_alert(gnutls_alert_description_t a)
+{
+	switch (a) {
+	case GNUTLS_A_BAD_CERTIFICATE:
+	case GNUTLS_A_UNSUPPORTED_CERTIFICATE:
+	case GNUTLS_A_CERTIFICATE_REVOKED:
+	case GNUTLS_A_CERTIFICATE_EXPIRED:
+	case GNUTLS_A_CERTIFICATE_UNKNOWN:
+	case GNUTLS_A_UNKNOWN_CA:
+	case GNUTLS_A_ACCESS_DENIED:
+	case GNUTLS_A_CERTIFICATE_REQUIRED:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* 0: close_notify, 1: keep reading, <0: fatal alert. */
 static int eat_alert(struct ktl_conn *c, struct ctl_state *st, const unsigned char *p, size_t n)
 {
@@ -173,11 +193,16 @@ static int eat_alert(struct ktl_conn *c, struct ctl_state *st, const unsigned ch
 		}
 		if (st->alert[0] == GNUTLS_AL_WARNING && st->alert[1] == GNUTLS_A_USER_CANCELED)
 			continue;
-		const char *name = gnutls_alert_get_strname((gnutls_alert_description_t)st->alert[1]);
+		gnutls_alert_description_t a = (gnutls_alert_description_t)st->alert[1];
+		const char *name = gnutls_alert_get_name(a), *id = gnutls_alert_get_strname(a);
 
-		return fail(c, ktl_err(KTL_E_PEER_ALERT, "peer %s sent %s alert '%s' (%u)", c->peer,
+		if (cert_alert(a))
+			return fail(c, ktl_err(KTL_E_PEER_REJECTED_US,
+					       "peer %s rejected our certificate while receiving (alert: %s)",
+					       c->peer, name ? name : id ? id : "unknown"));
+		return fail(c, ktl_err(KTL_E_PEER_ALERT, "peer %s sent %s alert '%s' (%s, %u)", c->peer,
 				       st->alert[0] == GNUTLS_AL_FATAL ? "fatal" : "warning",
-				       name ? name : "unknown", st->alert[1]));
+				       name ? name : "unknown", id ? id : "?", st->alert[1]));
 	}
 	return 1;
 }

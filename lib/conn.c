@@ -65,6 +65,25 @@ static bool cert_alert(gnutls_alert_description_t a)
 	}
 }
 
+/* A fatal alert from the peer, however it arrived (GnuTLS or a kTLS
+ * control record): the same code and words on every path. */
+int ktl_conn_alert(struct ktl_conn *c, int alert, const char *during)
+{
+	gnutls_alert_description_t a = (gnutls_alert_description_t)alert;
+	const char *name = gnutls_alert_get_name(a) ? gnutls_alert_get_name(a) : "unknown";
+
+	if (cert_alert(a))
+		return ktl_err(KTL_E_PEER_REJECTED_US, "peer %s rejected our certificate %s (alert: %s)", c->peer,
+			       during, name);
+	if (a == GNUTLS_A_PROTOCOL_VERSION)
+		return ktl_err(KTL_E_PROTOCOL_VERSION, "peer %s: no common TLS version %s (alert: %s)", c->peer,
+			       during, name);
+	if (a == GNUTLS_A_HANDSHAKE_FAILURE || a == GNUTLS_A_INSUFFICIENT_SECURITY)
+		return ktl_err(KTL_E_NO_SHARED_CIPHER, "peer %s: no common ECDHE AEAD cipher suite %s (alert: %s)",
+			       c->peer, during, name);
+	return ktl_err(KTL_E_PEER_ALERT, "peer %s sent alert '%s' %s", c->peer, name, during);
+}
+
 /* Turns a failed GnuTLS call during or after the handshake into our code
  * and a message naming the peer. */
 int ktl_conn_fail(struct ktl_conn *c, int gerr, const char *during)
@@ -75,20 +94,7 @@ int ktl_conn_fail(struct ktl_conn *c, int gerr, const char *during)
 	 * alert in place of its Certificate as "no certificate found". */
 	if (gerr == GNUTLS_E_FATAL_ALERT_RECEIVED || gerr == GNUTLS_E_WARNING_ALERT_RECEIVED ||
 	    (gerr == GNUTLS_E_NO_CERTIFICATE_FOUND && cert_alert(gnutls_alert_get(c->s)))) {
-		gnutls_alert_description_t a = gnutls_alert_get(c->s);
-		const char *name = gnutls_alert_get_name(a) ? gnutls_alert_get_name(a) : "unknown";
-
-		if (cert_alert(a))
-			return ktl_err(KTL_E_PEER_REJECTED_US, "peer %s rejected our certificate %s (alert: %s)",
-				       c->peer, during, name);
-		if (a == GNUTLS_A_PROTOCOL_VERSION)
-			return ktl_err(KTL_E_PROTOCOL_VERSION, "peer %s: no common TLS version %s (alert: %s)",
-				       c->peer, during, name);
-		if (a == GNUTLS_A_HANDSHAKE_FAILURE || a == GNUTLS_A_INSUFFICIENT_SECURITY)
-			return ktl_err(KTL_E_NO_SHARED_CIPHER,
-				       "peer %s: no common ECDHE AEAD cipher suite %s (alert: %s)", c->peer, during,
-				       name);
-		return ktl_err(KTL_E_PEER_ALERT, "peer %s sent alert '%s' %s", c->peer, name, during);
+		return ktl_conn_alert(c, gnutls_alert_get(c->s), during);
 	}
 	int code = ktl_code_from_gnutls(gerr);
 

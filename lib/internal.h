@@ -93,6 +93,8 @@ struct ktl_conn {
 /* conn.c: maps a failed GnuTLS call to a code and a message naming the
  * peer; `during` reads like "during the handshake". */
 int ktl_conn_fail(struct ktl_conn *c, int gnutls_err, const char *during);
+/* conn.c: a fatal alert (description) received from the peer. */
+int ktl_conn_alert(struct ktl_conn *c, int alert, const char *during);
 
 /* io.c: the socket transport for a session whose RX runs in GnuTLS
  * (buffered reads); also restores it when a ring lets go of a link. */

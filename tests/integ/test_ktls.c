@@ -175,12 +175,42 @@ static void link_pair(const struct combo *k, enum ktl_ktls_mode cm, enum ktl_ktl
 
 /* ---- transfers (threads only record; the test thread asserts) ------------ */
 
+/* gnutls-serv's echo treats each record as a C string: text streams have no
+ * NUL and a newline now and then, and are still a function of the offset. */
+static void fill(uint8_t *buf, size_t len, uint64_t off, uint32_t seed, int text)
+{
+	tu_fill(buf, len, off, seed);
+	if (!text)
+		return;
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (off + i) % 100 == 99 ? '\n' : (uint8_t)(0x21 + buf[i] % 90);
+}
+
+static long check(const uint8_t *buf, size_t len, uint64_t off, uint32_t seed, int text)
+{
+	uint8_t tmp[4096];
+
+	if (!text)
+		return tu_check(buf, len, off, seed);
+	for (size_t done = 0; done < len;) {
+		size_t n = len - done < sizeof(tmp) ? len - done : sizeof(tmp);
+
+		fill(tmp, n, off + done, seed, 1);
+		for (size_t i = 0; i < n; i++)
+			if (tmp[i] != buf[done + i])
+				return (long)(done + i);
+		done += n;
+	}
+	return -1;
+}
+
 struct tx {
 	pthread_t t;
 	struct ktl_conn *c;
 	size_t total, chunk;
 	uint32_t seed;
 	int shut;                          /* ktl_shutdown when done */
+	int text;
 	ssize_t rc;
 	char err[KTL_MSG_MAX];
 };
@@ -196,7 +226,7 @@ static void *tx_main(void *a)
 		size_t n = x->total - off < chunk ? x->total - off : chunk;
 		ssize_t r;
 
-		tu_fill(buf, n, off, x->seed);
+		fill(buf, n, off, x->seed, x->text);
 		r = ktl_send(x->c, buf, n);
 		if (r != (ssize_t)n) {
 			x->rc = r < 0 ? r : -EIO;
@@ -220,6 +250,7 @@ struct rx {
 	long bad;                          /* first mismatching offset or -1 */
 	ssize_t end;                       /* ktl_recv after total: 0 for close_notify */
 	int want_end;
+	int text;
 	char err[KTL_MSG_MAX];
 };
 
@@ -243,7 +274,7 @@ static void *rx_main(void *a)
 			free(buf);
 			return NULL;
 		}
-		b = tu_check(buf, (size_t)r, x->got, x->seed);
+		b = check(buf, (size_t)r, x->got, x->seed, x->text);
 		if (b >= 0 && x->bad < 0)
 			x->bad = (long)x->got + b;
 		x->got += (size_t)r;
@@ -476,6 +507,25 @@ static void auto_without_kernel(void **state)
 	ktl_close(s);
 }
 
+/* Once a direction is in the kernel GnuTLS cannot touch it: a stray
+ * gnutls_record_send/recv fails without disturbing the stream. */
+static void gnutls_guarded(void **state)
+{
+	const struct combo *k = *state;
+	struct ktl_conn *c, *s;
+	uint8_t b[16];
+
+	if (!need_ktls(k))
+		skip();
+	link_pair(k, KTL_KTLS_AUTO, KTL_KTLS_AUTO, &c, &s);
+	expect_path(c, 1, 1);
+	assert_int_equal(gnutls_record_send(c->s, "stray", 5), GNUTLS_E_PUSH_ERROR);
+	assert_int_equal(gnutls_record_recv(s->s, b, sizeof(b)), GNUTLS_E_PULL_ERROR);
+	one_way(c, s, 50000, 0, 0, 131);
+	ktl_close(c);
+	ktl_close(s);
+}
+
 /* ---- the socket itself --------------------------------------------------- */
 
 static void sendfile_tx(void **state)
@@ -614,6 +664,9 @@ struct raw {
 	size_t out_len, out_cap;
 	pthread_t t;
 	int rc;
+	size_t early;                      /* hold: app bytes sent with the last flight */
+	uint32_t early_seed;
+	size_t held;                       /* handshake bytes still held at its end */
 };
 
 static int raw_flush(struct raw *r)
@@ -690,9 +743,31 @@ static void *raw_hs_main(void *a)
 {
 	struct raw *r = a;
 
+	uint8_t buf[4096];
+
 	do {
 		r->rc = gnutls_handshake(r->s);
 	} while (r->rc < 0 && !gnutls_error_is_fatal(r->rc));
+	if (r->rc < 0 || !r->hold)
+		return NULL;
+	/* The peer waits for our last flight, so it goes now, and with it
+	 * the first application record, in one send(). */
+	r->held = r->out_len;
+	for (size_t off = 0; off < r->early;) {
+		size_t n = r->early - off < sizeof(buf) ? r->early - off : sizeof(buf);
+		ssize_t w;
+
+		tu_fill(buf, n, off, r->early_seed);
+		w = gnutls_record_send(r->s, buf, n);
+		if (w <= 0) {
+			r->rc = (int)w;
+			return NULL;
+		}
+		off += (size_t)w;
+	}
+	if (raw_flush(r) < 0)
+		r->rc = GNUTLS_E_PUSH_ERROR;
+	r->hold = 0;
 	return NULL;
 }
 
@@ -705,8 +780,9 @@ static void raw_free(struct raw *r)
 }
 
 /* A ktlink end (role) against a raw GnuTLS end; both handshakes done. */
-static struct ktl_conn *raw_link(const struct combo *k, struct raw *r, enum ktl_role kt_role, int hold)
+static struct ktl_conn *raw_link(const struct combo *k, struct raw *r, enum ktl_role kt_role, size_t early)
 {
+	int hold = early > 0;
 	int cfd, sfd, rc;
 	struct ktl_conn *c = NULL;
 	struct ktl_config *cfg;
@@ -719,6 +795,8 @@ static struct ktl_conn *raw_link(const struct combo *k, struct raw *r, enum ktl_
 		raw_init(r, k, sfd, KTL_SERVER, srv_node, hold);
 		cfg = cfg_for(cli_node, k, KTL_KTLS_AUTO);
 	}
+	r->early = early;
+	r->early_seed = 51;
 	assert_int_equal(pthread_create(&r->t, NULL, raw_hs_main, r), 0);
 	rc = ktl_wrap_fd(&c, cfg, kt_role == KTL_SERVER ? sfd : cfd, kt_role);
 	if (rc)
@@ -768,13 +846,8 @@ static void data_with_finished(void **state)
 	struct raw r;
 	struct ktl_conn *c;
 
-	c = raw_link(k, &r, kt, 1);
-	/* raw_link only returns after our handshake, so the raw side must not
-	 * have flushed its final flight yet: it is still held. */
-	assert_true(r.out_len > 0);
-	raw_send_data(&r, 3000, 51);
-	assert_int_equal(raw_flush(&r), 0);
-	r.hold = 0;
+	c = raw_link(k, &r, kt, 3000);
+	assert_true(r.held > 0);
 	if (kern)
 		expect_path(c, 1, 1);
 	expect_data(c, 3000, 51, 0);
@@ -899,7 +972,7 @@ static void peer_alert(void **state)
 	expect_data(c, 10, 81, 0);
 	assert_int_equal(ktl_recv(c, buf, sizeof(buf)), -KTL_E_PEER_ALERT);
 	print_message("    %s\n", ktl_last_error());
-	assert_non_null(strstr(ktl_last_error(), "illegal"));
+	assert_non_null(strcasestr(ktl_last_error(), "illegal"));
 	ktl_close(c);
 	raw_free(&r);
 }
@@ -1001,7 +1074,8 @@ static void bit_flip(void **state)
 	assert_int_equal(r.end, -KTL_E_BAD_RECORD);
 	assert_int_equal(r.got, 0);
 	assert_int_equal(r.bad, -1);
-	assert_non_null(strstr(r.err, "authentication"));
+	if (kern)
+		assert_non_null(strstr(r.err, "authentication"));
 	/* Sticky: no later read delivers anything. */
 	uint8_t b[100];
 
@@ -1029,6 +1103,10 @@ static uint16_t free_port(void)
 	return port;
 }
 
+/* The spawned peer of the running test; teardown reaps it even when an
+ * assertion ended the test early. */
+static pid_t child = -1;
+
 static pid_t spawn(char *const argv[], int in_fd, int out_fd)
 {
 	pid_t pid = fork();
@@ -1044,6 +1122,7 @@ static pid_t spawn(char *const argv[], int in_fd, int out_fd)
 		execvp(argv[0], argv);
 		_exit(127);
 	}
+	child = pid;
 	return pid;
 }
 
@@ -1051,8 +1130,18 @@ static void reap(pid_t pid)
 {
 	int st;
 
+	if (pid <= 0)
+		return;
 	kill(pid, SIGTERM);
 	waitpid(pid, &st, 0);
+	if (pid == child)
+		child = -1;
+}
+
+static int teardown(void **state)
+{
+	reap(child);
+	return 0;
 }
 
 static int connect_retry(uint16_t port)
@@ -1102,8 +1191,8 @@ static void with_gnutls_serv(void **state)
 	if (kern)
 		expect_path(c, 1, 1);
 	/* Echo: what goes out comes back. */
-	struct tx t = { .c = c, .total = MIB, .chunk = 10000, .seed = 111 };
-	struct rx r = { .c = c, .total = MIB, .seed = 111 };
+	struct tx t = { .c = c, .total = MIB, .chunk = 10000, .seed = 111, .text = 1 };
+	struct rx r = { .c = c, .total = MIB, .seed = 111, .text = 1 };
 
 	tx_start(&t);
 	rx_start(&r);
@@ -1231,6 +1320,8 @@ static const struct entry entries[] = {
 	{ "big_64MiB", big, 103 },
 	{ "big_64MiB", big, 102 },
 	{ "require_refused", require_refused, 103 },
+	{ "gnutls_guarded", gnutls_guarded, 12 },
+	{ "gnutls_guarded", gnutls_guarded, 13 },
 	{ "auto_without_kernel", auto_without_kernel, 103 },
 };
 
@@ -1261,7 +1352,8 @@ int main(void)
 			if (only && !strstr(names[n], only))
 				continue;
 			tests[n] = (struct CMUnitTest){ .name = names[n], .test_func = entries[e].fn,
-							.initial_state = (void *)&combos[i] };
+							.initial_state = (void *)&combos[i],
+							.teardown_func = teardown };
 			n++;
 		}
 	}

@@ -32,7 +32,7 @@ elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
 MODE=${1:-}
 [ -n "$MODE" ] || usage 1
 shift
-BUILD=build CMD= ARGS=()
+BUILD=build CMD='' ARGS=()
 while [ $# -gt 0 ]; do
     case $1 in
         --build) [ $# -ge 2 ] || usage 1; BUILD=$2; shift 2 ;;
@@ -59,9 +59,11 @@ mkdir -p "$VM"
 # One VM run per build dir at a time (they share $VM/console.log, initrd, ...).
 if command -v flock >/dev/null 2>&1; then
     exec 9>"$VM/.lock"
+    t0=$(date +%s.%N)
     if ! flock -n 9; then
         log "another VM run is using $VM; waiting for it (up to ${KTL_VM_LOCK_WAIT:-1800}s)"
         flock -w "${KTL_VM_LOCK_WAIT:-1800}" 9 || vm_fail 1 "$VM is locked by another VM run"
+        T_LOCK=$(elapsed "$t0")
     fi
 fi
 
@@ -176,11 +178,11 @@ put_file() { # tree file   (symlinks are recreated, then their target copied)
         cp "$n" "$tree$n"
     fi
 }
-put_with_libs() { # tree skip-tree file...
-    local tree=$1 skip=$2 f lib real
-    shift 2
+put_with_libs() { # tree skip-tree self(0|1) file...   (self=0: libraries only)
+    local tree=$1 skip=$2 self=$3 f lib real
+    shift 3
     for f in "$@"; do
-        put_file "$tree" "$f"
+        [ "$self" = 1 ] && put_file "$tree" "$f"
         while read -r lib; do
             real=$(readlink -f "$(dirname "$lib")")/$(basename "$lib")
             [ -e "$skip$real" ] || [ -L "$skip$real" ] || put_file "$tree" "$lib"
@@ -223,7 +225,7 @@ build_base() {
         PATH=$PATH:/usr/sbin:/sbin depmod -b "$t/usr" "$KVER" 2>/dev/null ||
             PATH=$PATH:/usr/sbin:/sbin depmod -b "$t" "$KVER" 2>/dev/null || true
     fi
-    [ ${#GNUTLS_TOOLS[@]} -gt 0 ] && put_with_libs "$t" /nonexistent "${GNUTLS_TOOLS[@]}"
+    [ ${#GNUTLS_TOOLS[@]} -gt 0 ] && put_with_libs "$t" /nonexistent 1 "${GNUTLS_TOOLS[@]}"
     # Minimal /etc: name resolution for "localhost" (nss files is in libc 2.36).
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$t/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$t/etc/group"
@@ -285,9 +287,10 @@ for f in "${BINS[@]}"; do
     mkdir -p "$RUN_TREE/build/$(dirname "$rel")"
     cp -p "$f" "$RUN_TREE/build/$rel"
 done
-for f in "${BINS[@]}" "${EXTRA_BINS[@]}"; do
-    put_with_libs "$RUN_TREE" "$BASE_TREE" "$f"
-done
+# The binaries themselves are under /build only; their libraries, and the
+# extra programs with theirs, go to the same absolute path as on the host.
+[ ${#BINS[@]} -gt 0 ] && put_with_libs "$RUN_TREE" "$BASE_TREE" 0 "${BINS[@]}"
+[ ${#EXTRA_BINS[@]} -gt 0 ] && put_with_libs "$RUN_TREE" "$BASE_TREE" 1 "${EXTRA_BINS[@]}"
 for d in fixtures certs; do
     [ -d "$BUILD/$d" ] && cp -a "$BUILD/$d" "$RUN_TREE/build/"
 done
@@ -308,7 +311,7 @@ LINKS=
     echo "export KTLVM_CWD=$(q "$CWD_HOST")"
     echo "export KTLVM_LINKS=$(q "$LINKS")"
     echo "export KTLVM_TMP_SIZE=$(q "${KTL_VM_TMP_SIZE:-600m}")"
-    echo "export KTL_VM_TEST_TIMEOUT=$(q "${KTL_VM_TEST_TIMEOUT:-180}")"
+    echo "export KTL_VM_TEST_TIMEOUT=$(q "${KTL_VM_TEST_TIMEOUT:-300}")"
     echo "export KTL_BUILD=/build KTL_FIXTURES=/build/fixtures KTL_CERTS=/build/certs"
     echo "export KTL_IN_VM=1 KTL_REQUIRE_KTLS=1"
     for v in ${KTL_VM_PASS_ENV:-}; do
@@ -333,7 +336,10 @@ case $MODE in
                 # optional filter: KTL_VM_TESTS="glob glob ..." on the binary name
                 if [ -n "${KTL_VM_TESTS:-}" ]; then
                     ok=0
+                    set -f
+                    # shellcheck disable=SC2053  # $g is a glob on purpose
                     for g in $KTL_VM_TESTS; do [[ $name == $g ]] && ok=1; done
+                    set +f
                     [ $ok = 1 ] || continue
                 fi
             fi
@@ -417,7 +423,7 @@ T_VM=$(elapsed "$t0")
 
 boot_s=$(sed -n 's/^KTLVM: READY .*uptime=\([0-9.]*\)s.*/\1/p' "$LOGF" | head -1)
 timing() {
-    echo "vm: timing: kernel fetch ${T_KERNEL:-cached}${T_KERNEL:+s}, base initrd ${T_BASE:-cached}${T_BASE:+s}," \
+    echo "vm: timing: ${T_LOCK:+waited ${T_LOCK}s for the lock, }kernel fetch ${T_KERNEL:-cached}${T_KERNEL:+s}, base initrd ${T_BASE:-cached}${T_BASE:+s}," \
          "run initrd ${T_INITRD}s, guest ready at ${boot_s:-?}s uptime, qemu ${T_VM}s, total $(elapsed "$T_START")s"
 }
 tls_stat() {

@@ -8,7 +8,7 @@
 # where the counts are summed from cmocka's closing lines.
 
 list=${1:-/ktlvm/tests.list}
-per=${KTL_VM_TEST_TIMEOUT:-180}
+per=${KTL_VM_TEST_TIMEOUT:-300}
 export KTL_REQUIRE_KTLS=1
 unset CMOCKA_MESSAGE_OUTPUT CMOCKA_XML_FILE
 
