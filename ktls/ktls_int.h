@@ -70,4 +70,21 @@ ssize_t ktl_record_recv(int fd, void *buf, size_t len, int flags, unsigned char 
 /* One sendmsg of a record of the given content type; bytes or -errno. */
 ssize_t ktl_record_send(int fd, const void *buf, size_t len, unsigned char type);
 
+/* record.c: control records (alert, handshake) on a kTLS RX socket.  A
+ * message may span records, so the parse state lives with the reader. */
+struct ktl_ctl_state {
+	unsigned char hs_hdr[4];
+	size_t hs_hdr_len;
+	size_t hs_skip;               /* body bytes of the current message left */
+	unsigned char alert[2];
+	size_t alert_len;
+};
+/* Consumes n bytes of a record of content type `type` (not data):
+ * 1 keep reading, 0 close_notify (rd_eof set), <0 the link ends with that
+ * code (message set; c->fatal is the caller's to set). */
+int ktl_ktls_ctl_feed(struct ktl_conn *c, struct ktl_ctl_state *st, unsigned type, const unsigned char *p,
+		      size_t n);
+/* An errno from a kTLS receive as ktlink's code and message. */
+int ktl_ktls_rx_code(struct ktl_conn *c, int e);
+
 #endif

@@ -116,19 +116,8 @@ int ktl_ktls_send_close_notify(struct ktl_conn *c)
 		       strerror((int)-n));
 }
 
-/* Post-handshake messages can span records, but TLS forbids interleaving
- * them with other record types, so the parse state lives only as long as
- * one ktl_ktls_recv call that keeps reading until data or an end. */
-struct ctl_state {
-	unsigned char hs_hdr[4];
-	size_t hs_hdr_len;
-	size_t hs_skip;               /* body bytes of the current message left */
-	unsigned char alert[2];
-	size_t alert_len;
-};
-
 /* 1: keep reading, <0: the link ends with that code. */
-static int eat_handshake(struct ktl_conn *c, struct ctl_state *st, const unsigned char *p, size_t n)
+static int eat_handshake(struct ktl_conn *c, struct ktl_ctl_state *st, const unsigned char *p, size_t n)
 {
 	while (n) {
 		if (st->hs_skip) {
@@ -149,38 +138,18 @@ static int eat_handshake(struct ktl_conn *c, struct ctl_state *st, const unsigne
 		 * out authentication failures; stop cleanly here instead.  (A
 		 * kernel that can rekey, 6.14+, is not used for this yet.) */
 		if (st->hs_hdr[0] == HS_KEY_UPDATE)
-			return fail(c, ktl_err(KTL_E_KEY_UPDATE,
-					       "peer %s sent a TLS 1.3 KeyUpdate; kernel TLS RX cannot take "
-					       "new keys on this kernel, closing the link",
-					       c->peer));
+			return ktl_err(KTL_E_KEY_UPDATE,
+				       "peer %s sent a TLS 1.3 KeyUpdate; kernel TLS RX cannot take new keys on "
+				       "this kernel, closing the link",
+				       c->peer);
 		/* NewSessionTicket and anything else: ktlink does not resume
 		 * sessions or renegotiate, so the message is dropped. */
 	}
 	return 1;
 }
 
-/* The same alerts conn.c reads as "the peer refused our chain": a TLS 1.3
- * server verifies the client after the client's handshake is over, so its
- * verdict may first show up here. */
-static bool cert_alert(gnutls_alert_description_t a)
-{
-	switch (a) {
-	case GNUTLS_A_BAD_CERTIFICATE:
-	case GNUTLS_A_UNSUPPORTED_CERTIFICATE:
-	case GNUTLS_A_CERTIFICATE_REVOKED:
-	case GNUTLS_A_CERTIFICATE_EXPIRED:
-	case GNUTLS_A_CERTIFICATE_UNKNOWN:
-	case GNUTLS_A_UNKNOWN_CA:
-	case GNUTLS_A_ACCESS_DENIED:
-	case GNUTLS_A_CERTIFICATE_REQUIRED:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* 0: close_notify, 1: keep reading, <0: fatal alert. */
-static int eat_alert(struct ktl_conn *c, struct ctl_state *st, const unsigned char *p, size_t n)
+/* 0: close_notify, 1: keep reading, <0: an alert that ends the link. */
+static int eat_alert(struct ktl_conn *c, struct ktl_ctl_state *st, const unsigned char *p, size_t n)
 {
 	while (n--) {
 		st->alert[st->alert_len++] = *p++;
@@ -193,42 +162,46 @@ static int eat_alert(struct ktl_conn *c, struct ctl_state *st, const unsigned ch
 		}
 		if (st->alert[0] == GNUTLS_AL_WARNING && st->alert[1] == GNUTLS_A_USER_CANCELED)
 			continue;
-		gnutls_alert_description_t a = (gnutls_alert_description_t)st->alert[1];
-		const char *name = gnutls_alert_get_name(a), *id = gnutls_alert_get_strname(a);
-
-		if (cert_alert(a))
-			return fail(c, ktl_err(KTL_E_PEER_REJECTED_US,
-					       "peer %s rejected our certificate while receiving (alert: %s)",
-					       c->peer, name ? name : id ? id : "unknown"));
-		return fail(c, ktl_err(KTL_E_PEER_ALERT, "peer %s sent %s alert '%s' (%s, %u)", c->peer,
-				       st->alert[0] == GNUTLS_AL_FATAL ? "fatal" : "warning",
-				       name ? name : "unknown", id ? id : "?", st->alert[1]));
+		/* A TLS 1.3 server verifies the client after the client's
+		 * handshake is over, so its verdict may first show up here. */
+		return ktl_conn_alert(c, st->alert[1], "while receiving");
 	}
 	return 1;
 }
 
-static ssize_t rx_error(struct ktl_conn *c, int e)
+int ktl_ktls_ctl_feed(struct ktl_conn *c, struct ktl_ctl_state *st, unsigned type, const unsigned char *p,
+		      size_t n)
+{
+	switch (type) {
+	case KTL_CT_ALERT:
+		return eat_alert(c, st, p, n);
+	case KTL_CT_HANDSHAKE:
+		return eat_handshake(c, st, p, n);
+	default:
+		return ktl_err(KTL_E_BAD_RECORD, "peer %s sent an unexpected record (type %u)", c->peer, type);
+	}
+}
+
+int ktl_ktls_rx_code(struct ktl_conn *c, int e)
 {
 	switch (e) {
 	case EBADMSG:
-		return fail(c, ktl_err(KTL_E_BAD_RECORD,
-				       "peer %s: record failed authentication (kernel TLS: %s)", c->peer,
-				       strerror(e)));
+		return ktl_err(KTL_E_BAD_RECORD, "peer %s: record failed authentication (kernel TLS: %s)", c->peer,
+			       strerror(e));
 	case EMSGSIZE:
 	case EINVAL:
-		return fail(c, ktl_err(KTL_E_BAD_RECORD, "peer %s: malformed TLS record (kernel TLS: %s)",
-				       c->peer, strerror(e)));
+		return ktl_err(KTL_E_BAD_RECORD, "peer %s: malformed TLS record (kernel TLS: %s)", c->peer,
+			       strerror(e));
 	case EKEYEXPIRED:
-		return fail(c, ktl_err(KTL_E_KEY_UPDATE, "peer %s updated its keys; kernel TLS RX paused",
-				       c->peer));
+		return ktl_err(KTL_E_KEY_UPDATE, "peer %s updated its keys; kernel TLS RX paused", c->peer);
 	default:
-		return fail(c, ktl_err(e, "peer %s: receive through kernel TLS: %s", c->peer, strerror(e)));
+		return ktl_err(e, "peer %s: receive through kernel TLS: %s", c->peer, strerror(e));
 	}
 }
 
 ssize_t ktl_ktls_recv(struct ktl_conn *c, void *buf, size_t len)
 {
-	struct ctl_state st = { 0 };
+	struct ktl_ctl_state st = { 0 };
 
 	if (c->fatal)
 		return c->fatal;
@@ -257,27 +230,19 @@ ssize_t ktl_ktls_recv(struct ktl_conn *c, void *buf, size_t len)
 			continue;
 		}
 		if (n < 0)
-			return rx_error(c, (int)-n);
+			return fail(c, ktl_ktls_rx_code(c, (int)-n));
 		if (n == 0 && type == 0)
 			return fail(c, ktl_err(KTL_E_TRUNCATED,
 					       "peer %s closed the connection without close_notify (truncated)",
 					       c->peer));
-		switch (type) {
-		case KTL_CT_DATA:
+		if (type == KTL_CT_DATA) {
 			if (n == 0)
 				continue;      /* TLS 1.3 allows empty data records */
 			return n;
-		case KTL_CT_ALERT:
-			r = eat_alert(c, &st, buf, (size_t)n);
-			break;
-		case KTL_CT_HANDSHAKE:
-			r = eat_handshake(c, &st, buf, (size_t)n);
-			break;
-		default:
-			r = fail(c, ktl_err(KTL_E_BAD_RECORD, "peer %s sent an unexpected record (type %u)",
-					    c->peer, type));
-			break;
 		}
+		r = ktl_ktls_ctl_feed(c, &st, type, buf, (size_t)n);
+		if (r < 0)
+			r = (int)fail(c, r);
 		/* The user's buffer held control bytes; never leave them there. */
 		memset(buf, 0, (size_t)n);
 		if (r <= 0)

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "internal.h"
+#include "ktls_int.h"
 
 /* What a CQE belongs to: the low bits of user_data; the rest is the link. */
 enum ring_op {
@@ -53,13 +54,6 @@ struct ring_out {
 
 /* Control-record parse state of a kTLS RX link; post-handshake messages
  * may span records, so it lives across completions. */
-struct ring_ctl {
-	unsigned char hs_hdr[4];
-	size_t hs_hdr_len;
-	size_t hs_skip;
-	unsigned char alert[2];
-	size_t alert_len;
-};
 
 struct ring_link {
 	struct ktl_ring *r;
@@ -107,7 +101,7 @@ struct ring_link {
 		char buf[CMSG_SPACE(sizeof(unsigned char))];
 		struct cmsghdr align;
 	} cbuf;
-	struct ring_ctl ctl;
+	struct ktl_ctl_state ctl;     /* control-record parse, across CQEs */
 };
 
 struct ring_cqe {

@@ -157,82 +157,13 @@ static void feed(struct ring_link *l, const unsigned char *p, size_t n)
 	l->rx_len = l->rx_off = 0;
 }
 
-/* ---- kernel records (ported from ktls/record.c) ---------------------------------- */
-
-/* 1: keep reading, <0: the link ends with that code. */
-static int eat_handshake(struct ring_link *l, const unsigned char *p, size_t n)
-{
-	struct ring_ctl *st = &l->ctl;
-
-	while (n) {
-		if (st->hs_skip) {
-			size_t k = n < st->hs_skip ? n : st->hs_skip;
-
-			st->hs_skip -= k;
-			p += k;
-			n -= k;
-			continue;
-		}
-		st->hs_hdr[st->hs_hdr_len++] = *p++;
-		n--;
-		if (st->hs_hdr_len < 4)
-			continue;
-		st->hs_hdr_len = 0;
-		st->hs_skip = ((size_t)st->hs_hdr[1] << 16) | ((size_t)st->hs_hdr[2] << 8) | st->hs_hdr[3];
-		/* The kernel would go on decrypting with the old key. */
-		if (st->hs_hdr[0] == HS_KEY_UPDATE)
-			return ktl_err(KTL_E_KEY_UPDATE,
-				       "peer %s sent a TLS 1.3 KeyUpdate; kernel TLS RX cannot take new keys on "
-				       "this kernel, closing the link",
-				       l->c->peer);
-		/* NewSessionTicket and the rest: ktlink neither resumes nor
-		 * renegotiates, so the message is dropped. */
-	}
-	return 1;
-}
-
-/* 0: close_notify, 1: keep reading, <0: an alert that ends the link. */
-static int eat_alert(struct ring_link *l, const unsigned char *p, size_t n)
-{
-	struct ring_ctl *st = &l->ctl;
-
-	while (n--) {
-		st->alert[st->alert_len++] = *p++;
-		if (st->alert_len < 2)
-			continue;
-		st->alert_len = 0;
-		if (st->alert[1] == GNUTLS_A_CLOSE_NOTIFY)
-			return 0;
-		if (st->alert[0] == GNUTLS_AL_WARNING && st->alert[1] == GNUTLS_A_USER_CANCELED)
-			continue;
-		const char *name = gnutls_alert_get_strname((gnutls_alert_description_t)st->alert[1]);
-
-		return ktl_err(KTL_E_PEER_ALERT, "peer %s sent %s alert '%s' (%u)", l->c->peer,
-			       st->alert[0] == GNUTLS_AL_FATAL ? "fatal" : "warning", name ? name : "unknown",
-			       st->alert[1]);
-	}
-	return 1;
-}
+/* ---- kernel records ------------------------------------------------------------- */
 
 static int rx_error(struct ring_link *l, int e)
 {
-	const char *peer = l->c->peer;
-
 	if (!l->c->rx_kernel)
-		return ktl_err(e, "peer %s: receive: %s", peer, strerror(e));
-	switch (e) {
-	case EBADMSG:
-		return ktl_err(KTL_E_BAD_RECORD, "peer %s: record failed authentication (kernel TLS: %s)", peer,
-			       strerror(e));
-	case EMSGSIZE:
-	case EINVAL:
-		return ktl_err(KTL_E_BAD_RECORD, "peer %s: malformed TLS record (kernel TLS: %s)", peer,
-			       strerror(e));
-	case EKEYEXPIRED:
-		return ktl_err(KTL_E_KEY_UPDATE, "peer %s updated its keys; kernel TLS RX paused", peer);
-	default:
-		return ktl_err(e, "peer %s: receive through kernel TLS: %s", peer, strerror(e));
-	}
+		return ktl_err(e, "peer %s: receive: %s", l->c->peer, strerror(e));
+	return ktl_ktls_rx_code(l->c, e);
 }
 
 static int truncated(struct ring_link *l)
@@ -253,25 +184,14 @@ static void ktls_record(struct ring_link *l, unsigned type, const unsigned char 
 		ring_link_fail(l, truncated(l));
 		return;
 	}
-	switch (type) {
-	case CT_DATA:
+	if (type == CT_DATA) {
 		memset(&l->ctl, 0, sizeof(l->ctl));
 		if (n)
 			deliver(l, p, n);
 		return;
-	case CT_ALERT:
-		r = eat_alert(l, p, n);
-		break;
-	case CT_HANDSHAKE:
-		r = eat_handshake(l, p, n);
-		break;
-	default:
-		r = ktl_err(KTL_E_BAD_RECORD, "peer %s sent an unexpected record (type %u)", l->c->peer, type);
-		break;
 	}
-	if (r == 0)
-		l->c->rd_eof = true;
-	else if (r < 0)
+	r = ktl_ktls_ctl_feed(l->c, &l->ctl, type, p, n);
+	if (r < 0)
 		ring_link_fail(l, r);
 }
 

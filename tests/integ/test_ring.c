@@ -571,7 +571,20 @@ static void peer_sender(struct tu_peer *p, struct ktl_conn *c)
 	uint8_t *buf = malloc(PEER_XFER);
 
 	tu_fill(buf, PEER_XFER, 0, 8);
-	p->fn_rc = ktl_send(c, buf, PEER_XFER) == (ssize_t)PEER_XFER ? 0 : -1;
+	if (p->arg == (void *)2) {
+		/* Half, then hold the rest until the other side has taken the
+		 * link off its ring and says so: the stream must straddle. */
+		uint8_t go;
+
+		p->fn_rc = ktl_send(c, buf, PEER_XFER / 2) == (ssize_t)(PEER_XFER / 2) &&
+					   ktl_recv(c, &go, 1) == 1 &&
+					   ktl_send(c, buf + PEER_XFER / 2, PEER_XFER - PEER_XFER / 2) ==
+						   (ssize_t)(PEER_XFER - PEER_XFER / 2)
+				   ? 0
+				   : -1;
+	} else {
+		p->fn_rc = ktl_send(c, buf, PEER_XFER) == (ssize_t)PEER_XFER ? 0 : -1;
+	}
 	if (p->fn_rc)
 		snprintf(p->err, sizeof(p->err), "peer send: %s", ktl_last_error());
 	free(buf);
@@ -667,7 +680,7 @@ static void test_peer_aborts_mid_send(void **state)
 static void test_remove_mid_stream(void **state)
 {
 	struct ktl_config *ccfg = tu_config("ecdsa/agency0/node1");
-	struct tu_peer pp = { .arg = 0 };
+	struct tu_peer pp = { .arg = (void *)2 };
 	struct ktl_conn *c = NULL;
 	struct ktl_ring *r;
 	struct side sd = { .n = 1 };
@@ -695,6 +708,7 @@ static void test_remove_mid_stream(void **state)
 	assert_int_equal(ktl_ring_remove(r, c), 0);
 	assert_int_equal(ktl_ring_count(r), 0);
 	ktl_ring_free(r);
+	assert_int_equal(ktl_send(c, "g", 1), 1);
 	/* The rest of the stream, in order, through the plain calls. */
 	got = sd.links[0].rx_got;
 	assert_int_equal(sd.links[0].bad, -1);
