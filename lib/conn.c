@@ -182,6 +182,23 @@ static int check_negotiated(struct ktl_conn *c)
 								      : "no ECDHE group");
 }
 
+static void remember_negotiated(struct ktl_conn *c)
+{
+	gnutls_protocol_t v = gnutls_protocol_get_version(c->s);
+	const char *name;
+
+	c->version = v == GNUTLS_TLS1_3 ? 0x0304 : v == GNUTLS_TLS1_2 ? 0x0303 : 0;
+	name = gnutls_protocol_get_name(v);
+	snprintf(c->protocol, sizeof(c->protocol), "%s", name ? name : "?");
+	name = gnutls_cipher_get_name(gnutls_cipher_get(c->s));
+	snprintf(c->cipher, sizeof(c->cipher), "%s", name ? name : "?");
+	if (v == GNUTLS_TLS1_3)
+		name = gnutls_group_get_name(gnutls_group_get(c->s));
+	else
+		name = gnutls_kx_get_name(gnutls_kx_get(c->s));
+	snprintf(c->kx, sizeof(c->kx), "%s", name ? name : "?");
+}
+
 static int start(struct ktl_conn *c)
 {
 	struct ktl_config *cfg = c->cfg;
@@ -239,6 +256,15 @@ static int start(struct ktl_conn *c)
 		snprintf(c->rx_reason, sizeof(c->rx_reason), "user space: kTLS disabled by configuration");
 	} else if ((ret = ktl_ktls_offload(c)) < 0) {
 		return ret;
+	}
+	remember_negotiated(c);
+	if (c->tx_kernel && c->rx_kernel) {
+		/* Nothing left for GnuTLS to do: the kernel holds the keys, and
+		 * control records are parsed by ktls/.  Its session (tens of KiB)
+		 * would be most of an idle link's memory. */
+		gnutls_deinit(c->s);
+		c->s = NULL;
+		return 0;
 	}
 	ktl_io_user_transport(c);
 	return 0;
@@ -385,20 +411,11 @@ KTL_API int ktl_fd(const struct ktl_conn *c)
 
 KTL_API int ktl_get_info(const struct ktl_conn *c, struct ktl_info *info)
 {
-	gnutls_protocol_t v = gnutls_protocol_get_version(c->s);
-	const char *name;
-
 	memset(info, 0, sizeof(*info));
-	info->version = v == GNUTLS_TLS1_3 ? 0x0304 : v == GNUTLS_TLS1_2 ? 0x0303 : 0;
-	name = gnutls_protocol_get_name(v);
-	snprintf(info->protocol, sizeof(info->protocol), "%s", name ? name : "?");
-	name = gnutls_cipher_get_name(gnutls_cipher_get(c->s));
-	snprintf(info->cipher, sizeof(info->cipher), "%s", name ? name : "?");
-	if (v == GNUTLS_TLS1_3)
-		name = gnutls_group_get_name(gnutls_group_get(c->s));
-	else
-		name = gnutls_kx_get_name(gnutls_kx_get(c->s));
-	snprintf(info->kx, sizeof(info->kx), "%s", name ? name : "?");
+	info->version = c->version;
+	snprintf(info->protocol, sizeof(info->protocol), "%s", c->protocol);
+	snprintf(info->cipher, sizeof(info->cipher), "%s", c->cipher);
+	snprintf(info->kx, sizeof(info->kx), "%s", c->kx);
 	snprintf(info->peer_subject, sizeof(info->peer_subject), "%s", c->peer_subject);
 	snprintf(info->peer_issuer, sizeof(info->peer_issuer), "%s", c->peer_issuer);
 	snprintf(info->peer_node_id, sizeof(info->peer_node_id), "%s", c->peer_node_id);

@@ -64,6 +64,11 @@ struct ktl_conn {
 	char peer_subject[256];
 	char peer_issuer[256];
 
+	/* What was negotiated, kept apart from the session: a link whose
+	 * records both run in the kernel frees its GnuTLS session. */
+	uint16_t version;
+	char protocol[16], cipher[32], kx[32];
+
 	/* Where each direction's records are processed (ktls/ fills these). */
 	bool tx_kernel, rx_kernel;
 	char tx_reason[128], rx_reason[128];
