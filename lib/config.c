@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <gnutls/abstract.h>
 
@@ -123,7 +124,14 @@ KTL_API void ktl_config_free(struct ktl_config *cfg)
 /* Reads a whole file; the caller frees d->data with gnutls_free. */
 static int read_file(const char *path, const char *what, gnutls_datum_t *d)
 {
-	int ret = gnutls_load_file(path, d);
+	struct stat st;
+	int ret;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return ktl_err(EISDIR, "%s %s: is a directory", what, path);
+	if (stat(path, &st) == 0 && st.st_size == 0)
+		return ktl_err(KTL_E_BAD_FILE, "%s %s: file is empty", what, path);
+	ret = gnutls_load_file(path, d);
 
 	if (ret < 0) {
 		FILE *f = fopen(path, "r");
@@ -275,7 +283,12 @@ static int load_key(const char *path, gnutls_x509_privkey_t *key)
 	if (ret < 0) {
 		gnutls_x509_privkey_deinit(*key);
 		*key = NULL;
-		if (ret == GNUTLS_E_BASE64_DECODING_ERROR || ret == GNUTLS_E_BASE64_UNEXPECTED_HEADER_ERROR)
+		if (memmem(pem.data, pem.size, "BEGIN CERTIFICATE", 17))
+			ret = ktl_err(KTL_E_BAD_FILE, "key file %s: holds a certificate, not a private key", path);
+		else if (has_oid(&pem, secp256k1_oid, sizeof(secp256k1_oid)) || has_oid(&pem, sm2_oid, sizeof(sm2_oid)))
+			ret = unsupported("key file", path, &pem, ret);
+		else if (ret == GNUTLS_E_BASE64_DECODING_ERROR || ret == GNUTLS_E_BASE64_UNEXPECTED_HEADER_ERROR ||
+			 ret == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE || ret == GNUTLS_E_ASN1_DER_ERROR)
 			ret = ktl_err(KTL_E_BAD_FILE, "key file %s: no PEM private key found", path);
 		else if (ret == GNUTLS_E_DECRYPTION_FAILED)
 			ret = ktl_err(KTL_E_BAD_FILE, "key file %s: key is encrypted; store it unencrypted (0600)", path);
@@ -348,11 +361,15 @@ KTL_API int ktl_config_add_crl(struct ktl_config *cfg, const char *path)
 	if (ret < 0)
 		return ret;
 	ret = gnutls_x509_crl_list_import2(&crls, &n, &pem, GNUTLS_X509_FMT_PEM, 0);
+	if ((ret < 0 || n == 0) && memmem(pem.data, pem.size, "BEGIN CERTIFICATE", 17)) {
+		gnutls_free(pem.data);
+		gnutls_free(crls);
+		return ktl_err(KTL_E_BAD_FILE, "CRL file %s: holds a certificate, not a CRL", path);
+	}
 	gnutls_free(pem.data);
 	if (ret < 0 || n == 0) {
 		gnutls_free(crls);
-		return ktl_err(KTL_E_BAD_FILE, "CRL file %s: no PEM CRL found%s%s", path,
-			       ret < 0 ? ": " : "", ret < 0 ? gnutls_strerror(ret) : "");
+		return ktl_err(KTL_E_BAD_FILE, "CRL file %s: no PEM X509 CRL found", path);
 	}
 	grown = realloc(cfg->crls, (cfg->n_crls + n) * sizeof(*grown));
 	if (!grown) {
@@ -453,6 +470,17 @@ KTL_API int ktl_config_set_ktls(struct ktl_config *cfg, enum ktl_ktls_mode mode)
 {
 	if (mode != KTL_KTLS_AUTO && mode != KTL_KTLS_OFF && mode != KTL_KTLS_REQUIRE)
 		return ktl_err(EINVAL, "kTLS mode %d: unknown", (int)mode);
+	if (mode == KTL_KTLS_REQUIRE) {
+		struct ktl_support sup;
+
+		/* Say so now rather than after every handshake. */
+		ktl_probe_support(&sup);
+		if (!sup.ktls_ulp)
+			return ktl_err(KTL_E_KTLS_UNAVAILABLE,
+				       "kTLS required, but this kernel has no kTLS (TCP_ULP tls: %s); "
+				       "load the tls module or use kTLS mode auto",
+				       strerror(sup.ktls_ulp_err));
+	}
 	cfg->ktls_mode = mode;
 	return 0;
 }

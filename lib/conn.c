@@ -34,9 +34,15 @@ static void peer_name(int fd, char *buf, size_t len)
 	} else if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
 		port = ntohs(a->sin6_port);
-		snprintf(buf, len, "[%s]:%u", host, port);
+		/* An IPv4 peer on the dual-stack listener reads as IPv4. */
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+			inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], host, sizeof(host));
+			snprintf(buf, len, "%s:%u", host, port);
+		} else {
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			snprintf(buf, len, "[%s]:%u", host, port);
+		}
 	} else {
 		snprintf(buf, len, "fd %d", fd);
 	}
@@ -224,8 +230,13 @@ static int start(struct ktl_conn *c)
 	if ((ret = gnutls_priority_set(c->s, cfg->prio)) < 0 ||
 	    (ret = gnutls_credentials_set(c->s, GNUTLS_CRD_CERTIFICATE, cfg->cred)) < 0)
 		return ktl_err(EINVAL, "peer %s: %s", c->peer, gnutls_strerror(ret));
-	if (c->role == KTL_SERVER)
+	if (c->role == KTL_SERVER) {
 		gnutls_certificate_server_set_request(c->s, GNUTLS_CERT_REQUIRE);
+		/* Without a list of acceptable CAs a client sends its chain
+		 * whatever its root, so a wrong root is reported as such rather
+		 * than as "no certificate". */
+		gnutls_certificate_send_x509_rdn_sequence(c->s, 1);
+	}
 	gnutls_session_set_verify_function(c->s, verify_cb);
 	gnutls_transport_set_int(c->s, c->fd);
 	gnutls_handshake_set_timeout(c->s, cfg->hs_timeout_ms);
@@ -313,11 +324,37 @@ KTL_API int ktl_wrap_fd(struct ktl_conn **out, struct ktl_config *cfg, int fd, e
 	return 0;
 }
 
+/* getaddrinfo takes "70000" and wraps it to 4464; ports are checked here. */
+static int check_port(const char *host, const char *port, int allow_zero)
+{
+	char *end;
+	unsigned long v;
+
+	if (!port || !*port)
+		return ktl_err(EINVAL, "%s: no port given", host ? host : "*");
+	v = strtoul(port, &end, 10);
+	if (*end == '\0' && port[0] >= '0' && port[0] <= '9') {
+		if (v > 65535 || (v == 0 && !allow_zero))
+			return ktl_err(EINVAL, "port %s: out of range (1-65535)", port);
+	}
+	return 0;
+}
+
 static int resolve(const char *host, const char *port, int passive, struct addrinfo **res)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = passive ? AI_PASSIVE : 0 };
-	int ret = getaddrinfo(host, port, &hints, res);
+	/* Listening on "all" means both families: one IPv6 socket that also
+	 * takes IPv4 (v4-mapped), where the host has IPv6. */
+	struct addrinfo hints = { .ai_family = passive && !host ? AF_INET6 : AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0 };
+	int ret = check_port(host, port, passive);
+
+	if (ret < 0)
+		return ret;
+	ret = getaddrinfo(host, port, &hints, res);
+	if (ret && passive && !host) {
+		hints.ai_family = AF_UNSPEC;
+		ret = getaddrinfo(host, port, &hints, res);
+	}
 
 	if (ret)
 		return ktl_err(ret == EAI_SYSTEM ? errno : EHOSTUNREACH, "%s:%s: %s", host ? host : "*",
@@ -367,6 +404,11 @@ KTL_API int ktl_listen(const char *host, const char *port, int backlog)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6 && !host) {
+			int zero = 0;
+
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		}
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog > 0 ? backlog : 128) == 0)
 			break;
 		err = errno;

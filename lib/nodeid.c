@@ -116,16 +116,18 @@ int ktl_node_id_normalize(const char *in, char *out, size_t out_len)
 	}
 	if (n == 0)
 		return ktl_err(EINVAL, "empty");
-	if (n % 2 || n > KTL_NODE_ID_MAX)
-		return ktl_err(EINVAL, "%zu hex characters; expected an even count up to %d", n,
-			       KTL_NODE_ID_MAX);
-	if (out_len < n + 1)
-		return ktl_err(ENOSPC, "buffer too small");
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		if (!isxdigit((unsigned char)in[i]))
 			return ktl_err(EINVAL, "'%c' at position %zu is not hex", in[i], i + 1);
+	/* Exact lengths only: IDs are compared whole, so a truncated entry
+	 * would match nobody and deny nothing. */
+	if (n != 128 && n != 64)
+		return ktl_err(EINVAL,
+			       "%zu hex characters; a node ID has 128 (ECDSA P-256) or 64 (Ed25519, RSA)", n);
+	if (out_len < n + 1)
+		return ktl_err(ENOSPC, "buffer too small");
+	for (size_t i = 0; i < n; i++)
 		out[i] = (char)tolower((unsigned char)in[i]);
-	}
 	out[n] = '\0';
 	return 0;
 }

@@ -261,6 +261,16 @@ static int walk(struct chain *ch, gnutls_session_t s, const gnutls_datum_t *raw,
 		char issuer[256];
 
 		dn_of(ch->agency, issuer, sizeof(issuer), 1);
+		for (unsigned i = 0; i < cfg->n_ca; i++) {
+			char root[256];
+
+			dn_of(cfg->ca[i], root, sizeof(root), 0);
+			if (strcmp(root, issuer) == 0)
+				return reject(ch, KTL_E_CERT_UNKNOWN_ISSUER,
+					      "agency certificate '%s' was issued by another root that is also "
+					      "named '%s' (different key), not by the trusted root in %s",
+					      ch->agency_dn, issuer, cfg->ca_path);
+		}
 		return reject(ch, KTL_E_CERT_UNKNOWN_ISSUER,
 			      "agency certificate '%s' was issued by '%s', not by the trusted root in %s",
 			      ch->agency_dn, issuer, cfg->ca_path);

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,6 +422,18 @@ static int serve_opt(void *ctx, int opt, const char *arg)
 	return -1;
 }
 
+/* Digits only, in range: getaddrinfo would wrap 70000 to 4464. */
+static bool port_ok(const char *p, int min)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*p || strspn(p, "0123456789") != strlen(p))
+		return false;
+	v = strtoul(p, &end, 10);
+	return v >= (unsigned long)min && v <= 65535;
+}
+
 int cmd_serve_main(int argc, char **argv)
 {
 	struct link_opts lo = { 0 };
@@ -438,6 +451,10 @@ int cmd_serve_main(int argc, char **argv)
 	}
 	if (!a.port) {
 		errmsg("serve: no --port given (see ktlink serve --help)");
+		goto out;
+	}
+	if (!port_ok(a.port, 0)) {
+		errmsg("serve: --port %s: not a port number (0-65535)", a.port);
 		goto out;
 	}
 	code = opts_build_config(&lo, &cfg);
@@ -528,6 +545,10 @@ int cmd_connect_main(int argc, char **argv)
 	}
 	if (!a.host || !a.port) {
 		errmsg("connect: no %s given (see ktlink connect --help)", !a.host ? "HOST" : "PORT");
+		goto out;
+	}
+	if (!port_ok(a.port, 1)) {
+		errmsg("connect: port %s: not a port number (1-65535)", a.port);
 		goto out;
 	}
 	code = opts_build_config(&lo, &cfg);

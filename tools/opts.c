@@ -226,7 +226,7 @@ static int load_node_file(struct ktl_config *cfg, const char *path,
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
-	int lineno = 0, r = 0;
+	int lineno = 0, r = 0, added = 0;
 	FILE *f = fopen(path, "r");
 
 	if (!f) {
@@ -252,9 +252,15 @@ static int load_node_file(struct ktl_config *cfg, const char *path,
 			r = -1;
 			break;
 		}
+		added++;
 	}
 	if (r == 0 && ferror(f)) {
 		errmsg("%s: read error", path);
+		r = -1;
+	}
+	/* An empty allow file would silently allow everyone. */
+	if (r == 0 && added == 0) {
+		errmsg("%s: no node IDs in the file", path);
 		r = -1;
 	}
 	free(line);

@@ -465,6 +465,18 @@ static void rx_kernel_tx_user(void **state) { mixed_dir(*state, KTL_FAULT_TX); }
 static void require_refused(void **state)
 {
 	const struct combo *k = *state;
+	struct ktl_support sup0;
+
+	ktl_probe_support(&sup0);
+	if (!sup0.ktls_ulp) {
+		/* No kTLS at all: refused when configured, before any link. */
+		struct ktl_config *cfg = tu_config(cli_node);
+
+		assert_int_equal(ktl_config_set_ktls(cfg, KTL_KTLS_REQUIRE), -KTL_E_KTLS_UNAVAILABLE);
+		assert_non_null(strstr(ktl_last_error(), "kTLS required, but this kernel has no kTLS"));
+		ktl_config_free(cfg);
+		return;
+	}
 	struct hs srv = { .cfg = cfg_for(srv_node, k, KTL_KTLS_AUTO), .role = KTL_SERVER };
 	struct ktl_config *ccfg = cfg_for(cli_node, k, KTL_KTLS_REQUIRE);
 	struct ktl_support sup;

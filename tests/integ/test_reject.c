@@ -240,8 +240,8 @@ static void run_case(const struct rcase *k)
 /* ---- chain cases -------------------------------------------------------- */
 
 CASE(wrong_root, "other-root/agency0/node0", KTL_E_CERT_UNKNOWN_ISSUER,
-     "agency certificate 'OU=ktlink,O=agency0,CN=agency0' was issued by 'CN=ktlink-root', "
-     "not by the trusted root in ", "/" GOOD "/ca.crt", NULL)
+     "agency certificate 'OU=ktlink,O=agency0,CN=agency0' was issued by another root that is "
+     "also named 'CN=ktlink-root' (different key), not by the trusted root in ", "/" GOOD "/ca.crt", NULL)
 CASE(expired_node, "bad/expired-node", KTL_E_CERT_EXPIRED,
      "node certificate 'OU=ktlink,O=agency0,CN=expired-node' expired on ", " UTC", NULL)
 CASE(expired_agency, "bad/expired-agency", KTL_E_CERT_EXPIRED,
@@ -251,8 +251,8 @@ CASE(future_node, "bad/future-node", KTL_E_CERT_NOT_YET_VALID,
 CASE(agency_not_ca, "bad/agency-not-ca", KTL_E_CERT_NOT_CA,
      "agency certificate 'OU=ktlink,O=agency-not-ca,CN=agency-not-ca' is not a CA", "(CA:FALSE)", NULL)
 CASE(unknown_agency, "bad/unknown-agency", KTL_E_CERT_UNKNOWN_ISSUER,
-     "agency certificate 'OU=ktlink,O=agency0,CN=agency0' was issued by 'CN=ktlink-root', "
-     "not by the trusted root in ", "/" GOOD "/ca.crt", NULL)
+     "agency certificate 'OU=ktlink,O=agency0,CN=agency0' was issued by another root that is "
+     "also named 'CN=ktlink-root' (different key), not by the trusted root in ", "/" GOOD "/ca.crt", NULL)
 
 /* ---- CRL ---------------------------------------------------------------- */
 

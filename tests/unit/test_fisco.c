@@ -372,7 +372,7 @@ static void ini_bad_node_id(void **state)
 				    "[network_security]\n");
 	assert_int_equal(ktl_config_load_ini(cfg, at("badid.ini")), -EINVAL);
 	snprintf(want, sizeof(want),
-		 "%s:3: crl.0: deny node ID 'abc': 3 hex characters; expected an even count up to 128",
+		 "%s:3: crl.0: deny node ID 'abc': 3 hex characters; a node ID has 128 (ECDSA P-256) or 64 (Ed25519, RSA)",
 		 at("badid.ini"));
 	assert_string_equal(ktl_last_error(), want);
 	ktl_config_free(cfg);
