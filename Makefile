@@ -146,6 +146,8 @@ help:
 	@echo "make bench-vm   the benchmark inside the kTLS VM"
 	@echo "make deps       install the Debian packages (root) or print the command"
 	@echo "make certs      generate a demo chain into $(BUILD)/certs"
-	@echo "make install    PREFIX=$(PREFIX) DESTDIR=..."
+	@echo "make install    PREFIX=$(PREFIX) DESTDIR=...   (make uninstall: the reverse)"
+	@echo "make deps-check install dependencies only if something is missing"
+	@echo "make clean      remove $(BUILD)/"
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(HELP_OBJ:.o=.d) $(TEST_SRC:%.c=$(BUILD)/obj/%.d)

@@ -45,8 +45,8 @@ static int find_certs(struct bench_run *run)
 	snprintf(probe, sizeof(probe), "%s/node.crt", run->server_dir);
 	if (access(probe, R_OK) == 0)
 		return 0;
-	fprintf(stderr, "ktlink bench: no certificates in %s (need %s/agency0/node0 and node1);\n"
-			"  make them with: certs/ktlink-certs.sh --out %s\n", d, d, d);
+	fprintf(stderr, "ktlink bench: no certificates in %s (need %s/agency0/node0 and node1; "
+			"make them with: ktlink certs --out %s)\n", d, d, d);
 	return -1;
 }
 

@@ -37,7 +37,7 @@ void bench_usage(FILE *f)
 		"  ktls-sendfile  file to socket with ktl_sendfile (kTLS TX), receiver read()s\n"
 		"  uring          the io_uring engine on user-space records (kTLS off)\n"
 		"\nOptions:\n"
-		"  --certs DIR          chain made by certs/ktlink-certs.sh (uses\n"
+		"  --certs DIR          chain made by ktlink certs (uses\n"
 		"                       DIR/agency0/node0 and node1; default build/certs)\n"
 		"  --paths LIST         comma-separated paths, or all (default all)\n"
 		"  --time SECONDS       per path (default 3)\n"

@@ -50,7 +50,7 @@ const char link_opts_help[] =
 	"  --cipher aes128gcm|aes256gcm|chacha20\n"
 	"                     only these ciphers (repeat or comma-separate)\n"
 	"  --priority STR     GnuTLS priority string (instead of --tls/--cipher)\n"
-	"  --timeout MS       handshake timeout in milliseconds\n"
+	"  --timeout MS       handshake timeout in milliseconds (default 10000)\n"
 	"  --ktls auto|off|require\n"
 	"                     records in the kernel where possible (auto), never\n"
 	"                     (off), or fail unless both directions can (require)\n"
