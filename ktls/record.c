@@ -205,15 +205,8 @@ ssize_t ktl_ktls_recv(struct ktl_conn *c, void *buf, size_t len)
 
 	if (c->fatal)
 		return c->fatal;
-	if (c->rx_carry_off < c->rx_carry_len) {
-		size_t n = c->rx_carry_len - c->rx_carry_off;
-
-		if (n > len)
-			n = len;
-		memcpy(buf, c->rx_carry + c->rx_carry_off, n);
-		c->rx_carry_off += n;
-		return (ssize_t)n;
-	}
+	if (c->rx_carry_off < c->rx_carry_len)
+		return (ssize_t)ktl_take(c->rx_carry, c->rx_carry_len, &c->rx_carry_off, buf, len);
 	if (c->rd_eof || len == 0)
 		return 0;
 	for (;;) {

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "ktlink.h"
 
@@ -100,6 +101,19 @@ struct ktl_conn {
 int ktl_conn_fail(struct ktl_conn *c, int gnutls_err, const char *during);
 /* conn.c: a fatal alert (description) received from the peer. */
 int ktl_conn_alert(struct ktl_conn *c, int alert, const char *during);
+
+/* Copies up to len bytes of src[*off..src_len) out and advances *off:
+ * the one way buffered bytes (carry, read-ahead) are handed out. */
+static inline size_t ktl_take(const unsigned char *src, size_t src_len, size_t *off, void *buf, size_t len)
+{
+	size_t n = src_len - *off;
+
+	if (n > len)
+		n = len;
+	memcpy(buf, src + *off, n);
+	*off += n;
+	return n;
+}
 
 /* io.c: the socket transport for a session whose RX runs in GnuTLS
  * (buffered reads); also restores it when a ring lets go of a link. */

@@ -55,13 +55,7 @@ static bool at_eof(struct ktl_conn *c)
 
 size_t ktl_io_take_cbuf(struct ktl_conn *c, void *buf, size_t len)
 {
-	size_t n = c->rx_cbuf_len - c->rx_cbuf_off;
-
-	if (n > len)
-		n = len;
-	memcpy(buf, c->rx_cbuf + c->rx_cbuf_off, n);
-	c->rx_cbuf_off += n;
-	return n;
+	return ktl_take(c->rx_cbuf, c->rx_cbuf_len, &c->rx_cbuf_off, buf, len);
 }
 
 static ssize_t buffered_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
@@ -144,23 +138,12 @@ KTL_API ssize_t ktl_send(struct ktl_conn *c, const void *buf, size_t len)
 	return (ssize_t)len;
 }
 
-static size_t take_carry(struct ktl_conn *c, void *buf, size_t len)
-{
-	size_t n = c->rx_carry_len - c->rx_carry_off;
-
-	if (n > len)
-		n = len;
-	memcpy(buf, c->rx_carry + c->rx_carry_off, n);
-	c->rx_carry_off += n;
-	return n;
-}
-
 KTL_API ssize_t ktl_recv(struct ktl_conn *c, void *buf, size_t len)
 {
 	if (c->fatal)
 		return failed(c);
 	if (c->rx_carry_off < c->rx_carry_len)
-		return (ssize_t)take_carry(c, buf, len);
+		return (ssize_t)ktl_take(c->rx_carry, c->rx_carry_len, &c->rx_carry_off, buf, len);
 	if (c->rd_eof || len == 0)
 		return 0;
 	if (c->rx_kernel)
