@@ -109,9 +109,14 @@ int ktl_conn_fail(struct ktl_conn *c, int gerr, const char *during)
 		return ktl_err(code, "peer %s: offered no TLS 1.2 or 1.3 %s (%s)", c->peer, during,
 			       gnutls_strerror(gerr));
 	case KTL_E_NO_SHARED_CIPHER:
+		/* TLS 1.2 and 1.3 suites are disjoint: a one-version side sees a
+		 * peer of the other version as "no common suite". */
 		return ktl_err(code,
 			       "peer %s: no common cipher suite %s; ktlink allows only ECDHE with "
-			       "AES-128-GCM, AES-256-GCM or CHACHA20-POLY1305 (%s)", c->peer, during,
+			       "AES-128-GCM, AES-256-GCM or CHACHA20-POLY1305%s (%s)", c->peer, during,
+			       c->cfg->protocols == KTL_TLS12   ? ", and this side only TLS 1.2"
+			       : c->cfg->protocols == KTL_TLS13 ? ", and this side only TLS 1.3"
+								  : "",
 			       gnutls_strerror(gerr));
 	case KTL_E_NO_PEER_CERT:
 		return ktl_err(code, "peer %s sent no certificate %s", c->peer, during);

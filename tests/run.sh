@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test suite and prints one verdict line.
-#   tests/run.sh native   cmocka unit + integration binaries on this kernel
+#   tests/run.sh native   cmocka unit + integration binaries on this kernel, and
+#                         the ktlink command end to end (tests/cli/run.sh)
 #   tests/run.sh asan     the same, built with AddressSanitizer + UBSan
 #   tests/run.sh vm       the integration binaries inside a qemu VM with kTLS
 #   tests/run.sh all      all three (what `make test` runs)
@@ -42,9 +43,22 @@ run_binaries() {
   [ "$pass" -gt 0 ] || { echo "$label: no test ran" >&2; failed_parts+=("$label(empty)"); }
 }
 
+# The ktlink command as a user runs it (serve/connect, rejections).
+run_cli() {
+  local out p f
+  out=$(timeout -k 10 300 tests/cli/run.sh "$BUILD" 2>&1)
+  echo "$out" | grep -E '^(FAIL|cli:)'
+  p=$(sed -n 's/^cli: \([0-9]*\) passed.*/\1/p' <<<"$out")
+  f=$(sed -n 's/^cli: [0-9]* passed, \([0-9]*\) failed.*/\1/p' <<<"$out")
+  p=${p:-0} f=${f:-1}
+  total_pass=$((total_pass + p)) total_fail=$((total_fail + f))
+  [ "$f" -eq 0 ] || failed_parts+=(cli)
+}
+
 run_native() {
   fixtures
   run_binaries "$BUILD" native
+  run_cli
 }
 
 run_asan() {

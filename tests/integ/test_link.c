@@ -228,12 +228,37 @@ static void test_truncation(void **state)
 	ktl_config_free(ccfg);
 }
 
+/* TLS 1.2 and 1.3 suites are disjoint: the one-version side says which
+ * version it allows, so "no common suite" is not a riddle. */
+static void test_version_mismatch(void **state)
+{
+	(void)state;
+	struct ktl_config *scfg = tu_config("ecdsa/agency0/node0"), *ccfg = tu_config("ecdsa/agency0/node1");
+	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER };
+	struct ktl_conn *c = NULL;
+	int cfd;
+
+	assert_int_equal(ktl_config_restrict(scfg, KTL_TLS12, 0), 0);
+	assert_int_equal(ktl_config_restrict(ccfg, KTL_TLS13, 0), 0);
+	tu_tcp_pair(&cfd, &srv.fd);
+	tu_peer_start(&srv);
+	assert_true(ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT) < 0);
+	assert_null(c);
+	tu_peer_join(&srv);
+	assert_int_equal(srv.rc, -KTL_E_NO_SHARED_CIPHER);
+	assert_non_null(strstr(srv.err, "no common cipher suite during the handshake"));
+	assert_non_null(strstr(srv.err, "and this side only TLS 1.2"));
+	ktl_config_free(scfg);
+	ktl_config_free(ccfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		ENTRIES(ecdsa), ENTRIES(ed25519), ENTRIES(rsa),
 		cmocka_unit_test(test_default_is_tls13),
 		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_version_mismatch),
 	};
 
 	return cmocka_run_group_tests_name("link", tests, NULL, NULL);
