@@ -115,6 +115,24 @@ struct io_uring_sqe *ring_sqe(struct ktl_ring *r)
 	return sqe;
 }
 
+/* Submits what is queued now (also running deferred task work); true if
+ * the completion of (l, op) is then already in the CQ: the kernel finished
+ * it inline.  The CQE stays there for the run loop to reap. */
+bool ring_submit_now(struct ring_link *l, enum ring_op op)
+{
+	struct ktl_ring *r = l->r;
+	uint64_t ud = (uint64_t)(uintptr_t)l | op;
+	struct io_uring_cqe *cqe;
+	unsigned head;
+
+	submit(r, 0, 0);
+	io_uring_for_each_cqe(&r->ring, head, cqe) {
+		if (cqe->user_data == ud)
+			return true;
+	}
+	return false;
+}
+
 void ring_op_start(struct ring_link *l, struct io_uring_sqe *sqe, enum ring_op op)
 {
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)l | op);
@@ -663,7 +681,10 @@ KTL_API int ktl_ring_run(struct ktl_ring *r, int timeout_ms)
 			r->in_run = false;
 			return 0;
 		}
-		ret = submit(r, 1, timeout_ms);
+		/* Completions already there (a send the kernel finished
+		 * inline) need no trip into the kernel. */
+		if (!io_uring_cq_ready(&r->ring) || io_uring_sq_ready(&r->ring))
+			ret = submit(r, io_uring_cq_ready(&r->ring) ? 0 : 1, timeout_ms);
 	} else if (io_uring_sq_ready(&r->ring)) {
 		ret = submit(r, 0, 0);
 	}

@@ -27,7 +27,7 @@ enum ring_op {
 #define RING_RECORD_MAX (16384 + 256)
 /* Each of the two ciphertext buffers of a user-space TX link. */
 #define RING_OUT_CAP (8 * RING_RECORD_MAX)
-/* Plaintext of one record, the most gnutls_record_recv hands out. */
+/* Plaintext of one record. */
 #define RING_PT_CAP 16384
 
 enum send_kind { SEND_DATA, SEND_FILE, SEND_BYE };
@@ -68,6 +68,7 @@ struct ring_link {
 	unsigned inflight;            /* ops whose last CQE has not been reaped */
 	bool rx_armed;
 	bool tx_busy;                 /* a SEND or SPLICE is in flight */
+	bool tx_inline;               /* ... and its CQE is already in the CQ */
 	bool kicked;                  /* the first flush ran */
 	bool detaching;               /* draining: completions only account */
 	bool absorb;                  /* while draining, keep what arrives for ktl_recv */
@@ -127,8 +128,6 @@ struct ktl_ring {
 	bool mshot_seen;              /* a multishot CQE with F_MORE arrived */
 	struct msghdr mshot_msg;      /* recvmsg multishot template */
 
-	unsigned char pt[RING_PT_CAP];
-
 	struct ring_link **map;
 	unsigned map_size;
 	struct ring_link *links;
@@ -149,6 +148,7 @@ struct ktl_ring {
 /* ring.c */
 struct io_uring_sqe *ring_sqe(struct ktl_ring *r);
 void ring_op_start(struct ring_link *l, struct io_uring_sqe *sqe, enum ring_op op);
+bool ring_submit_now(struct ring_link *l, enum ring_op op);
 void ring_mark_dirty(struct ring_link *l);
 /* Marks the link failed with code (negative; the message is the current
  * ktl_last_error()); it is detached and on_close'd by the caller's loop. */

@@ -6,7 +6,7 @@
  * kTLS RX links use RECVMSG with room for the record-type cmsg (a plain
  * RECV fails with -EIO at a control record) and get plaintext, handed to
  * on_data straight from the buffer.  User-space RX links get ciphertext,
- * which GnuTLS pulls through ring_pull and decrypts into r->pt.
+ * which GnuTLS pulls through ring_pull and decrypts into its own buffer.
  *
  * A buffer goes back to the kernel only after on_data returned and GnuTLS
  * has copied out every byte of it. */
@@ -115,26 +115,30 @@ static bool taking(const struct ring_link *l)
 /* ---- user-space records ------------------------------------------------------- */
 
 /* Decrypts every complete record in p; a partial one stays inside GnuTLS
- * (its pull got EAGAIN) and completes with the next buffer. */
+ * (its pull got EAGAIN) and completes with the next buffer.  on_data gets
+ * the plaintext where GnuTLS decrypted it (no copy out). */
 static void feed(struct ring_link *l, const unsigned char *p, size_t n)
 {
 	struct ktl_conn *c = l->c;
-	/* A detach can run inside another link's on_data, which still reads
-	 * r->pt: draining decrypts elsewhere. */
-	unsigned char spare[l->detaching ? RING_PT_CAP : 1];
-	unsigned char *pt = l->detaching ? spare : l->r->pt;
 
 	l->rx_src = p;
 	l->rx_len = n;
 	l->rx_off = 0;
 	while (taking(l)) {
 		size_t before = l->rx_off;
-		ssize_t m = gnutls_record_recv(c->s, pt, RING_PT_CAP);
+		gnutls_packet_t pkt = NULL;
+		ssize_t m = gnutls_record_recv_packet(c->s, &pkt);
 
 		if (m > 0) {
-			deliver(l, pt, (size_t)m);
+			gnutls_datum_t d;
+
+			gnutls_packet_get(pkt, &d, NULL);
+			deliver(l, d.data, d.size);
+			gnutls_packet_deinit(pkt);
 			continue;
 		}
+		if (pkt)
+			gnutls_packet_deinit(pkt);
 		if (m == 0) {
 			c->rd_eof = true;
 			break;

@@ -3,7 +3,9 @@
  * as is (no SEND_ZC: the kernel refuses zero-copy on any ULP socket), files
  * are spliced through a pipe.  User-space TX: GnuTLS encrypts through our
  * push function into one of two ciphertext buffers while the other is in
- * flight; every record encrypted in one flush goes out in one SEND.
+ * flight.  While the kernel takes SENDs inline, each record goes out as
+ * soon as it is made; while one waits for room, the other buffer fills
+ * with up to eight records for the next SEND.
  *
  * Only one SEND or SPLICE is in flight per link: a stream socket must see
  * the bytes in order, and a buffer is never touched again before its CQE. */
@@ -138,7 +140,7 @@ void ring_tx_complete(struct ring_link *l, enum ring_op op, int res)
 	struct ktl_conn *c = l->c;
 	struct ring_send *s = l->head;
 
-	l->tx_busy = false;
+	l->tx_busy = l->tx_inline = false;
 	if (res == -ECANCELED)
 		return;
 	if (!c->tx_kernel) {
@@ -274,8 +276,10 @@ static int ktls_flush(struct ring_link *l)
 }
 
 /* Encrypts queued sends while the fill buffer has room for a whole record,
- * so the push function never has to refuse GnuTLS mid-record. */
-static int encrypt(struct ring_link *l)
+ * so the push function never has to refuse GnuTLS mid-record.  soon: the
+ * wire is idle, so stop at a full record's worth (small records still go
+ * out together). */
+static int encrypt(struct ring_link *l, bool soon)
 {
 	struct ktl_conn *c = l->c;
 	struct ring_send *s;
@@ -291,7 +295,7 @@ static int encrypt(struct ring_link *l)
 			l->cur = s->next;
 			continue;
 		}
-		if (RING_OUT_CAP - o->len < RING_RECORD_MAX)
+		if (RING_OUT_CAP - o->len < RING_RECORD_MAX || (soon && o->len >= RING_PT_CAP))
 			break;
 		if (s->kind == SEND_BYE) {
 			n = gnutls_bye(c->s, GNUTLS_SHUT_WR);
@@ -324,10 +328,16 @@ static int encrypt(struct ring_link *l)
 
 static int user_flush(struct ring_link *l)
 {
+	struct ktl_ring *r = l->r;
 	struct ring_send *s;
 	int ret;
+	/* With the wire idle and nothing else for the ring to do, each record
+	 * goes out as soon as it is made: encrypting a batch first would leave
+	 * the socket (and the peer) idle meanwhile, then hand it a burst.
+	 * With other links busy, batches go out together in one submit. */
+	bool soon = l->tx_inline || (!l->tx_busy && !r->dirty && !io_uring_cq_ready(&r->ring));
 
-	if (l->cur && (ret = encrypt(l)) < 0)
+	if (l->cur && (ret = encrypt(l, soon)) < 0)
 		return ret;
 	if (!l->tx_busy && (l->out[l->fill ^ 1].len || l->out[l->fill].len)) {
 		struct io_uring_sqe *sqe;
@@ -342,6 +352,13 @@ static int user_flush(struct ring_link *l)
 		io_uring_prep_send(sqe, l->c->fd, o->p + o->sent, o->len - o->sent, MSG_NOSIGNAL);
 		ring_op_start(l, sqe, OP_SEND);
 		l->tx_busy = true;
+		/* Submitted at once.  If the kernel took it inline the wire
+		 * is idle again and the next record waits for that CQE; if
+		 * the socket is full, the other buffer fills meanwhile. */
+		if (soon)
+			l->tx_inline = ring_submit_now(l, OP_SEND);
+		if (soon && !l->tx_inline && l->cur && (ret = encrypt(l, false)) < 0)
+			return ret;
 	}
 	/* A send is finished once the ciphertext of its last byte is out. */
 	while ((s = l->head) && s != l->cur && s->ct_end <= l->ct_sent) {
