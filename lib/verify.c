@@ -222,6 +222,14 @@ static int gnutls_refusal(struct chain *ch, int ret, unsigned status)
 	return ret;
 }
 
+static bool is_trusted_root(const struct ktl_config *cfg, const gnutls_datum_t *der)
+{
+	for (unsigned i = 0; i < cfg->n_ca; i++)
+		if (gnutls_x509_crt_equals2(cfg->ca[i], der))
+			return true;
+	return false;
+}
+
 static int walk(struct chain *ch, gnutls_session_t s, const gnutls_datum_t *raw, unsigned n)
 {
 	const struct ktl_config *cfg = ch->c->cfg;
@@ -245,6 +253,13 @@ static int walk(struct chain *ch, gnutls_session_t s, const gnutls_datum_t *raw,
 			      ch->node_dn, ch->c->peer_issuer);
 	}
 	dn_of(ch->agency, ch->agency_dn, sizeof(ch->agency_dn), 0);
+	/* Exactly node and agency (a copy of our own root may follow): with
+	 * nothing else on offer, the agency checked below is the one any
+	 * accepted path went through. */
+	if (n > 3 || (n == 3 && !is_trusted_root(cfg, &raw[2])))
+		return reject(ch, KTL_E_CERT_REJECTED,
+			      "sent %u certificates; expected its node and agency certificates (optionally "
+			      "followed by the trusted root)", n);
 	/* A root sent in the agency's place would make a two-level chain. */
 	if (gnutls_x509_crt_check_issuer(ch->agency, ch->agency))
 		return reject(ch, KTL_E_CHAIN_INCOMPLETE,
@@ -292,7 +307,6 @@ static int walk(struct chain *ch, gnutls_session_t s, const gnutls_datum_t *raw,
 	    (ret = check_revoked(ch, ch->node, ch->agency, "node", ch->node_dn)) ||
 	    (ret = check_node_id(ch)))
 		return ret;
-	(void)raw;
 	return trusted ? 0 : gnutls_refusal(ch, gret, status);
 }
 

@@ -686,6 +686,98 @@ static void leaf_only_client(const char *prio, bool tls13)
 	ktl_config_free(scfg);
 }
 
+/* A revoked node sends [node, forged agency of the same name, real agency]:
+ * whatever path GnuTLS builds, the checks must apply to the agency that
+ * really signed the node, so the CRL still bites.  Only node, agency and
+ * optionally the trusted root itself are taken. */
+static void test_forged_agency_in_front(void **state)
+{
+	(void)state;
+	struct ktl_config *scfg = tu_config(GOOD);
+	char path[] = "/tmp/ktl-forged-XXXXXX";
+	int fd = mkstemp(path);
+	char *node = NULL, *forged = NULL, *real = NULL;
+	size_t ln, lf, lr;
+	char err[512];
+	int rc;
+
+	assert_true(fd >= 0);
+	{
+		/* node1's certificate only: the first PEM block of its node.crt. */
+		gnutls_datum_t d, f, a;
+		const char *end = "-----END CERTIFICATE-----\n";
+		char *cut;
+
+		assert_int_equal(gnutls_load_file(tu_fixture("ecdsa/agency0/node1/node.crt"), &d), 0);
+		cut = strstr((char *)d.data, end);
+		assert_non_null(cut);
+		ln = (size_t)(cut - (char *)d.data) + strlen(end);
+		node = strndup((char *)d.data, ln);
+		assert_int_equal(gnutls_load_file(tu_fixture("other-root/agency0/agency.crt"), &f), 0);
+		forged = strndup((char *)f.data, f.size);
+		lf = f.size;
+		assert_int_equal(gnutls_load_file(tu_fixture("ecdsa/agency0/agency.crt"), &a), 0);
+		real = strndup((char *)a.data, a.size);
+		lr = a.size;
+		gnutls_free(d.data);
+		gnutls_free(f.data);
+		gnutls_free(a.data);
+	}
+	assert_int_equal(write(fd, node, ln), (ssize_t)ln);
+	assert_int_equal(write(fd, forged, lf), (ssize_t)lf);
+	assert_int_equal(write(fd, real, lr), (ssize_t)lr);
+	close(fd);
+	assert_int_equal(ktl_config_add_crl(scfg, tu_fixture("ecdsa/agency0/revoked.crl")), 0);
+
+	struct raw r = { .prio = PRIO13, .crt = path, .key = tu_fixture("ecdsa/agency0/node1/node.key") };
+
+	rc = raw_vs_server(&r, scfg, err, sizeof(err));
+	unlink(path);
+	if (rc != -KTL_E_CERT_REJECTED)
+		fail_msg("server rc %d (%s): %s", rc, ktl_strerror(rc), err);
+	assert_msg(err, "sent 3 certificates; expected its node and agency certificates (optionally "
+			"followed by the trusted root)");
+	free(node);
+	free(forged);
+	free(real);
+	ktl_config_free(scfg);
+}
+
+/* node, agency and a copy of the trusted root: still a link. */
+static void test_root_appended_passes(void **state)
+{
+	(void)state;
+	struct ktl_config *scfg = tu_config(GOOD), *ccfg;
+	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER };
+	char path[] = "/tmp/ktl-withroot-XXXXXX";
+	int fd = mkstemp(path), cfd;
+	gnutls_datum_t chain, root;
+	struct ktl_conn *c = NULL;
+
+	assert_true(fd >= 0);
+	assert_int_equal(gnutls_load_file(tu_fixture("ecdsa/agency0/node1/node.crt"), &chain), 0);
+	assert_int_equal(gnutls_load_file(tu_fixture("ecdsa/ca.crt"), &root), 0);
+	assert_int_equal(write(fd, chain.data, chain.size), (ssize_t)chain.size);
+	assert_int_equal(write(fd, root.data, root.size), (ssize_t)root.size);
+	close(fd);
+	gnutls_free(chain.data);
+	gnutls_free(root.data);
+	assert_int_equal(ktl_config_new(&ccfg), 0);
+	assert_int_equal(ktl_config_set_ca(ccfg, tu_fixture("ecdsa/ca.crt")), 0);
+	assert_int_equal(ktl_config_set_cert_key(ccfg, path, tu_fixture("ecdsa/agency0/node1/node.key")), 0);
+	unlink(path);
+	tu_tcp_pair(&cfd, &srv.fd);
+	tu_peer_start(&srv);
+	if (ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT) != 0)
+		fail_msg("client: %s", ktl_last_error());
+	ktl_close(c);
+	tu_peer_join(&srv);
+	if (srv.rc != 0)
+		fail_msg("server rc %d: %s", srv.rc, srv.err);
+	ktl_config_free(scfg);
+	ktl_config_free(ccfg);
+}
+
 static void test_leaf_only_client_tls13(void **state)
 {
 	(void)state;
@@ -1034,6 +1126,8 @@ int main(void)
 		cmocka_unit_test(test_no_client_usage_tls12),
 		cmocka_unit_test(test_no_client_usage_as_server_ok),
 		cmocka_unit_test(test_leaf_only_refused_by_config),
+		cmocka_unit_test(test_forged_agency_in_front),
+		cmocka_unit_test(test_root_appended_passes),
 		cmocka_unit_test(test_leaf_only_client_tls13),
 		cmocka_unit_test(test_leaf_only_client_tls12),
 		cmocka_unit_test(test_leaf_only_server_tls13),
