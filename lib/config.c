@@ -73,6 +73,7 @@ KTL_API int ktl_config_new(struct ktl_config **out)
 	if (!cfg)
 		return ktl_err(ENOMEM, "config: out of memory");
 	atomic_init(&cfg->refs, 1);
+	pthread_mutex_init(&cfg->chain_lock, NULL);
 	cfg->hs_timeout_ms = 10000;
 	ret = gnutls_certificate_allocate_credentials(&cfg->cred);
 	if (ret < 0) {
@@ -118,6 +119,7 @@ KTL_API void ktl_config_free(struct ktl_config *cfg)
 	free(cfg->priority);
 	if (cfg->prio)
 		gnutls_priority_deinit(cfg->prio);
+	pthread_mutex_destroy(&cfg->chain_lock);
 	free(cfg);
 }
 

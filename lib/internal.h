@@ -5,6 +5,7 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -45,6 +46,14 @@ struct ktl_config {
 	gnutls_priority_t prio;       /* compiled when set, shared by sessions */
 	unsigned hs_timeout_ms;
 	enum ktl_ktls_mode ktls_mode;
+
+	/* Peer chains (node and agency DER, and our role) whose signatures
+	 * GnuTLS verified against our root: the same nodes reconnect, and the
+	 * two signature checks are most of a handshake's verification cost.
+	 * Dates, usage, CRLs and node IDs are still checked every time. */
+	pthread_mutex_t chain_lock;
+	unsigned char chain_seen[64][32];
+	unsigned chain_n, chain_next;
 };
 
 void ktl_config_ref(struct ktl_config *cfg);

@@ -778,6 +778,47 @@ static void test_root_appended_passes(void **state)
 	ktl_config_free(ccfg);
 }
 
+/* A chain GnuTLS verified once is remembered, but only its signatures:
+ * a CRL or a deny entry added later still refuses the same node. */
+static int link_once(struct ktl_config *scfg, struct ktl_config *ccfg, char *err, size_t errlen)
+{
+	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER };
+	struct ktl_conn *c = NULL;
+	int cfd;
+
+	tu_tcp_pair(&cfd, &srv.fd);
+	tu_peer_start(&srv);
+	/* TLS 1.2: the client hears the server's verdict in the handshake. */
+	(void)ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT);
+	ktl_close(c);
+	tu_peer_join(&srv);
+	snprintf(err, errlen, "%s", srv.err);
+	return srv.rc;
+}
+
+static void test_seen_chain_still_checked(void **state)
+{
+	(void)state;
+	struct ktl_config *scfg = tu_config(GOOD), *ccfg = tu_config("ecdsa/agency0/node1");
+	char err[512], id[KTL_NODE_ID_MAX + 1];
+
+	assert_int_equal(ktl_config_restrict(ccfg, KTL_TLS12, 0), 0);
+	assert_int_equal(link_once(scfg, ccfg, err, sizeof(err)), 0);
+	assert_int_equal(link_once(scfg, ccfg, err, sizeof(err)), 0);
+	assert_int_equal(ktl_config_add_crl(scfg, tu_fixture("ecdsa/agency0/revoked.crl")), 0);
+	assert_int_equal(link_once(scfg, ccfg, err, sizeof(err)), -KTL_E_CERT_REVOKED);
+	assert_msg(err, "node certificate 'OU=ktlink,O=agency0,CN=node1' is revoked");
+	ktl_config_free(scfg);
+
+	scfg = tu_config(GOOD);
+	assert_int_equal(link_once(scfg, ccfg, err, sizeof(err)), 0);
+	assert_int_equal(ktl_node_id_from_file(tu_fixture("ecdsa/agency0/node1/node.crt"), id, sizeof(id)), 0);
+	assert_int_equal(ktl_config_deny_node(scfg, id), 0);
+	assert_int_equal(link_once(scfg, ccfg, err, sizeof(err)), -KTL_E_NODE_NOT_ALLOWED);
+	ktl_config_free(scfg);
+	ktl_config_free(ccfg);
+}
+
 static void test_leaf_only_client_tls13(void **state)
 {
 	(void)state;
@@ -1128,6 +1169,7 @@ int main(void)
 		cmocka_unit_test(test_leaf_only_refused_by_config),
 		cmocka_unit_test(test_forged_agency_in_front),
 		cmocka_unit_test(test_root_appended_passes),
+		cmocka_unit_test(test_seen_chain_still_checked),
 		cmocka_unit_test(test_leaf_only_client_tls13),
 		cmocka_unit_test(test_leaf_only_client_tls12),
 		cmocka_unit_test(test_leaf_only_server_tls13),
