@@ -110,7 +110,7 @@ bench: deps-check
 	@$(MAKE) --no-print-directory tools
 	@certs/ktlink-certs.sh --out $(BUILD)/certs --if-missing >/dev/null
 	@mkdir -p bench/results
-	$(BUILD)/ktlink bench --certs $(BUILD)/certs --json bench/results/latest.json $(BENCH_ARGS)
+	$(BUILD)/ktlink bench --certs $(BUILD)/certs --handshakes --json bench/results/latest.json $(BENCH_ARGS)
 
 bench-vm: deps-check
 	@$(MAKE) --no-print-directory all
