@@ -203,12 +203,6 @@ ssize_t ktl_ktls_recv(struct ktl_conn *c, void *buf, size_t len)
 {
 	struct ktl_ctl_state st = { 0 };
 
-	if (c->fatal)
-		return c->fatal;
-	if (c->rx_carry_off < c->rx_carry_len)
-		return (ssize_t)ktl_take(c->rx_carry, c->rx_carry_len, &c->rx_carry_off, buf, len);
-	if (c->rd_eof || len == 0)
-		return 0;
 	for (;;) {
 		unsigned char type;
 		ssize_t n = ktl_record_recv(c->fd, buf, len, 0, &type);

@@ -146,6 +146,8 @@ void ktl_ktls_probe(struct ktl_support *out);
 int ktl_ktls_offload(struct ktl_conn *c);
 /* Record I/O on a direction that runs in the kernel. */
 ssize_t ktl_ktls_send(struct ktl_conn *c, const void *buf, size_t len);
+/* ktl_ktls_recv: only from ktl_recv, which has already handed out the
+ * carry and handled a failed link, end of stream and len 0. */
 ssize_t ktl_ktls_recv(struct ktl_conn *c, void *buf, size_t len);
 int ktl_ktls_send_close_notify(struct ktl_conn *c);
 

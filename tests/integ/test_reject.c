@@ -267,23 +267,43 @@ CASE(revoked, "ecdsa/agency0/node1", KTL_E_CERT_REVOKED,
 
 /* The CRL names node1 only: node0 still passes, and the empty agency.crl
  * revokes nobody. */
-static void link_ok(const char *server_dir, const char *client_dir, void (*stweak)(struct ktl_config *))
+/* One link between two configs: the server's result and message, and
+ * the client's result (TLS 1.2 clients hear the verdict in the handshake). */
+static int link_cfgs(struct ktl_config *scfg, struct ktl_config *ccfg, int *client_rc, char *err, size_t errlen)
 {
-	struct ktl_config *scfg = tu_config(server_dir), *ccfg = tu_config(client_dir);
 	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER };
 	struct ktl_conn *c = NULL;
 	int cfd;
 
-	if (stweak)
-		stweak(scfg);
 	tu_tcp_pair(&cfd, &srv.fd);
 	tu_peer_start(&srv);
-	if (ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT) != 0)
-		fail_msg("client: %s", ktl_last_error());
+	*client_rc = ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT);
+	if (*client_rc != 0)
+		snprintf(err, errlen, "client: %s", ktl_last_error());
 	ktl_close(c);
 	tu_peer_join(&srv);
 	if (srv.rc != 0)
-		fail_msg("server: %s", srv.err);
+		snprintf(err, errlen, "%s", srv.err);
+	return srv.rc;
+}
+
+/* Both ends succeed. */
+static void link_cfgs_ok(struct ktl_config *scfg, struct ktl_config *ccfg)
+{
+	char err[512] = "";
+	int crc, src = link_cfgs(scfg, ccfg, &crc, err, sizeof(err));
+
+	if (crc != 0 || src != 0)
+		fail_msg("client rc %d, server rc %d: %s", crc, src, err);
+}
+
+static void link_ok(const char *server_dir, const char *client_dir, void (*stweak)(struct ktl_config *))
+{
+	struct ktl_config *scfg = tu_config(server_dir), *ccfg = tu_config(client_dir);
+
+	if (stweak)
+		stweak(scfg);
+	link_cfgs_ok(scfg, ccfg);
 	ktl_config_free(scfg);
 	ktl_config_free(ccfg);
 }
@@ -748,11 +768,9 @@ static void test_root_appended_passes(void **state)
 {
 	(void)state;
 	struct ktl_config *scfg = tu_config(GOOD), *ccfg;
-	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER };
 	char path[] = "/tmp/ktl-withroot-XXXXXX";
-	int fd = mkstemp(path), cfd;
+	int fd = mkstemp(path);
 	gnutls_datum_t chain, root;
-	struct ktl_conn *c = NULL;
 
 	assert_true(fd >= 0);
 	assert_int_equal(gnutls_load_file(tu_fixture("ecdsa/agency0/node1/node.crt"), &chain), 0);
@@ -766,14 +784,7 @@ static void test_root_appended_passes(void **state)
 	assert_int_equal(ktl_config_set_ca(ccfg, tu_fixture("ecdsa/ca.crt")), 0);
 	assert_int_equal(ktl_config_set_cert_key(ccfg, path, tu_fixture("ecdsa/agency0/node1/node.key")), 0);
 	unlink(path);
-	tu_tcp_pair(&cfd, &srv.fd);
-	tu_peer_start(&srv);
-	if (ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT) != 0)
-		fail_msg("client: %s", ktl_last_error());
-	ktl_close(c);
-	tu_peer_join(&srv);
-	if (srv.rc != 0)
-		fail_msg("server rc %d: %s", srv.rc, srv.err);
+	link_cfgs_ok(scfg, ccfg);
 	ktl_config_free(scfg);
 	ktl_config_free(ccfg);
 }
@@ -782,18 +793,9 @@ static void test_root_appended_passes(void **state)
  * a CRL or a deny entry added later still refuses the same node. */
 static int link_once(struct ktl_config *scfg, struct ktl_config *ccfg, char *err, size_t errlen)
 {
-	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER };
-	struct ktl_conn *c = NULL;
-	int cfd;
+	int crc;
 
-	tu_tcp_pair(&cfd, &srv.fd);
-	tu_peer_start(&srv);
-	/* TLS 1.2: the client hears the server's verdict in the handshake. */
-	(void)ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT);
-	ktl_close(c);
-	tu_peer_join(&srv);
-	snprintf(err, errlen, "%s", srv.err);
-	return srv.rc;
+	return link_cfgs(scfg, ccfg, &crc, err, errlen);
 }
 
 static void test_seen_chain_still_checked(void **state)
