@@ -29,6 +29,10 @@ enum ring_op {
 #define RING_OUT_CAP (8 * RING_RECORD_MAX)
 /* Plaintext of one record. */
 #define RING_PT_CAP 16384
+/* kTLS TX: queued sends that go to the kernel in one SENDMSG, so it
+ * builds several records per call instead of one per 16 KiB send. */
+#define RING_TX_IOV_MAX 16
+#define RING_TX_BATCH_MAX (256u * 1024)
 
 enum send_kind { SEND_DATA, SEND_FILE, SEND_BYE };
 
@@ -86,6 +90,11 @@ struct ring_link {
 	int fill;                     /* index GnuTLS pushes into */
 	uint64_t ct_total, ct_sent;   /* ciphertext pushed / on the wire */
 	size_t again_len;             /* gnutls_record_send returned AGAIN for this */
+
+	/* kTLS TX: the SENDMSG in flight (kernel reads it until its CQE) */
+	struct msghdr tx_msg;
+	struct iovec tx_iov[RING_TX_IOV_MAX];
+	size_t tx_req;                /* bytes it asked for */
 
 	/* kTLS TX sendfile */
 	int pipe[2];

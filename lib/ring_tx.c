@@ -169,9 +169,15 @@ void ring_tx_complete(struct ring_link *l, enum ring_op op, int res)
 	}
 	switch (op) {
 	case OP_SEND:
-		s->off += (size_t)res;
-		if (s->off < s->len)
+		/* One SEND or SENDMSG covers the queue from its head on. */
+		if ((size_t)res < l->tx_req)
 			l->r->st.short_sends++;
+		for (size_t left = (size_t)res; left && s; s = s->next) {
+			size_t take = s->len - s->off < left ? s->len - s->off : left;
+
+			s->off += take;
+			left -= take;
+		}
 		break;
 	case OP_SPLICE_IN:
 		if (res == 0)
@@ -217,6 +223,27 @@ static int pipe_open(struct ring_link *l)
 	return 0;
 }
 
+/* The kernel cuts records at the end of each send call, so sends queued
+ * back to back go out in one SENDMSG: full records, one syscall. */
+static void ktls_prep_send(struct ring_link *l, struct io_uring_sqe *sqe, struct ring_send *s)
+{
+	unsigned n = 0;
+
+	l->tx_req = 0;
+	for (; s && s->kind == SEND_DATA && n < RING_TX_IOV_MAX && l->tx_req < RING_TX_BATCH_MAX;
+	     s = s->next) {
+		l->tx_iov[n++] = (struct iovec){ (void *)(s->buf + s->off), s->len - s->off };
+		l->tx_req += s->len - s->off;
+	}
+	if (n == 1) {
+		io_uring_prep_send(sqe, l->c->fd, l->tx_iov[0].iov_base, l->tx_req, MSG_NOSIGNAL);
+		return;
+	}
+	l->r->st.batched_sends++;
+	l->tx_msg = (struct msghdr){ .msg_iov = l->tx_iov, .msg_iovlen = n };
+	io_uring_prep_sendmsg(sqe, l->c->fd, &l->tx_msg, MSG_NOSIGNAL);
+}
+
 static int ktls_flush(struct ring_link *l)
 {
 	struct ktl_conn *c = l->c;
@@ -259,7 +286,7 @@ static int ktls_flush(struct ring_link *l)
 		if ((ret = prep(l, &sqe)) < 0)
 			return ret;
 		if (s->kind == SEND_DATA) {
-			io_uring_prep_send(sqe, c->fd, s->buf + s->off, s->len - s->off, MSG_NOSIGNAL);
+			ktls_prep_send(l, sqe, s);
 			ring_op_start(l, sqe, OP_SEND);
 		} else {
 			size_t want = s->len - s->off;

@@ -536,13 +536,15 @@ static void peer_run(enum ktl_ktls_mode mode, void (*fn)(struct tu_peer *, struc
 	ktl_config_free(pp->cfg);
 }
 
-static void partial_sends(enum ktl_ktls_mode mode)
+/* nbufs sends of chunk bytes queued at once, a small send buffer and a
+ * reader that pauses: sends complete short and must resume in order. */
+static void partial_sends(enum ktl_ktls_mode mode, unsigned nbufs, unsigned chunk)
 {
 	struct side sd = { 0 };
 	struct tu_peer pp = { 0 };
 	struct lk *l;
 
-	peer_run(mode, slow_reader, SLOW_XFER, SIZE_MAX, 4, 1u << 20, 4096, &sd, &pp);
+	peer_run(mode, slow_reader, SLOW_XFER, SIZE_MAX, nbufs, chunk, 4096, &sd, &pp);
 	if (sd.err[0])
 		fail_msg("ring: %s", sd.err);
 	if (pp.rc || pp.fn_rc)
@@ -551,16 +553,22 @@ static void partial_sends(enum ktl_ktls_mode mode)
 	assert_int_equal(l->tx_done, SLOW_XFER);
 	assert_int_equal(l->closed, 1);
 	assert_int_equal(l->close_code, 0);
-	print_message("short sends: %llu of %llu sqes\n", (unsigned long long)sd.st.short_sends,
+	print_message("short sends: %llu, batched: %llu of %llu sqes\n", (unsigned long long)sd.st.short_sends, (unsigned long long)sd.st.batched_sends,
 		      (unsigned long long)sd.st.sqes);
 	assert_true(sd.st.short_sends > 0);
+	/* kTLS sends queued back to back share one SENDMSG; a partial one
+	 * resumes inside whichever send it stopped in. */
+	if (mode == KTL_KTLS_AUTO && chunk < 65536)
+		assert_true(sd.st.batched_sends > 0);
+	else if (mode == KTL_KTLS_OFF)
+		assert_int_equal(sd.st.batched_sends, 0);
 	lk_free(l);
 	free(sd.links);
 }
 
 static void test_partial_sends(void **state)
 {
-	partial_sends(KTL_KTLS_OFF);
+	partial_sends(KTL_KTLS_OFF, 4, 1u << 20);
 }
 
 #define PEER_XFER (3u << 20)
@@ -775,7 +783,13 @@ static void test_ktls_single_shot(void **state)
 
 static void test_ktls_partial_sends(void **state)
 {
-	partial_sends(KTL_KTLS_AUTO);
+	partial_sends(KTL_KTLS_AUTO, 4, 1u << 20);
+}
+
+static void test_ktls_batched_sends(void **state)
+{
+	/* Sizes that do not divide a record, so records span sends. */
+	partial_sends(KTL_KTLS_AUTO, 24, 5000);
 }
 
 static void test_ktls_peer_close_clean(void **state)
@@ -913,6 +927,7 @@ int main(void)
 		cmocka_unit_test(test_ktls_echo_tls12),
 		cmocka_unit_test(test_ktls_single_shot),
 		cmocka_unit_test(test_ktls_partial_sends),
+		cmocka_unit_test(test_ktls_batched_sends),
 		cmocka_unit_test(test_ktls_peer_close_clean),
 		cmocka_unit_test(test_ktls_peer_truncates),
 		cmocka_unit_test(test_ktls_sendfile),
