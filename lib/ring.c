@@ -542,6 +542,7 @@ KTL_API int ktl_ring_add(struct ktl_ring *r, struct ktl_conn *c, const struct kt
 	l->ops = ops;
 	l->user = user;
 	l->pipe[0] = l->pipe[1] = -1;
+	l->batch = 1;
 	unsigned s = map_slot(r, c);
 
 	l->hnext = r->map[s];

@@ -26,7 +26,8 @@ enum ring_op {
  * overhead (TLS 1.2 GCM: 5 header + 8 explicit nonce + 16 tag) with room. */
 #define RING_RECORD_MAX (16384 + 256)
 /* Each of the two ciphertext buffers of a user-space TX link. */
-#define RING_OUT_CAP (8 * RING_RECORD_MAX)
+#define RING_OUT_RECORDS 8
+#define RING_OUT_CAP (RING_OUT_RECORDS * RING_RECORD_MAX)
 /* Plaintext of one record. */
 #define RING_PT_CAP 16384
 /* kTLS TX: queued sends that go to the kernel in one SENDMSG, so it
@@ -90,6 +91,7 @@ struct ring_link {
 	int fill;                     /* index GnuTLS pushes into */
 	uint64_t ct_total, ct_sent;   /* ciphertext pushed / on the wire */
 	size_t again_len;             /* gnutls_record_send returned AGAIN for this */
+	size_t batch;                 /* records per SEND while the wire is idle */
 
 	/* kTLS TX: the SENDMSG in flight (kernel reads it until its CQE) */
 	struct msghdr tx_msg;

@@ -304,7 +304,7 @@ static int ktls_flush(struct ring_link *l)
 
 /* Encrypts queued sends while the fill buffer has room for a whole record,
  * so the push function never has to refuse GnuTLS mid-record.  soon: the
- * wire is idle, so stop at a full record's worth (small records still go
+ * wire is idle, so stop at l->batch records' worth (small records still go
  * out together). */
 static int encrypt(struct ring_link *l, bool soon)
 {
@@ -322,7 +322,7 @@ static int encrypt(struct ring_link *l, bool soon)
 			l->cur = s->next;
 			continue;
 		}
-		if (RING_OUT_CAP - o->len < RING_RECORD_MAX || (soon && o->len >= RING_PT_CAP))
+		if (RING_OUT_CAP - o->len < RING_RECORD_MAX || (soon && o->len >= l->batch * RING_PT_CAP))
 			break;
 		if (s->kind == SEND_BYE) {
 			n = gnutls_bye(c->s, GNUTLS_SHUT_WR);
@@ -358,9 +358,11 @@ static int user_flush(struct ring_link *l)
 	struct ktl_ring *r = l->r;
 	struct ring_send *s;
 	int ret;
-	/* With the wire idle and nothing else for the ring to do, each record
-	 * goes out as soon as it is made: encrypting a batch first would leave
-	 * the socket (and the peer) idle meanwhile, then hand it a burst.
+	/* With the wire idle and nothing else for the ring to do, what is
+	 * encrypted goes out at once: a message sent alone leaves after one
+	 * record's work.  A stream doubles the batch per SEND up to a full
+	 * buffer: each SEND wakes the reader once, and that wake-up costs the
+	 * sender more than the reader's wait between batches costs the link.
 	 * With other links busy, batches go out together in one submit. */
 	bool soon = l->tx_inline || (!l->tx_busy && !r->dirty && !io_uring_cq_ready(&r->ring));
 
@@ -382,6 +384,7 @@ static int user_flush(struct ring_link *l)
 		/* Submitted at once.  If the kernel took it inline the wire
 		 * is idle again and the next record waits for that CQE; if
 		 * the socket is full, the other buffer fills meanwhile. */
+		l->batch = l->cur ? (l->batch * 2 > RING_OUT_RECORDS ? RING_OUT_RECORDS : l->batch * 2) : 1;
 		if (soon)
 			l->tx_inline = ring_submit_now(l, OP_SEND);
 		if (soon && !l->tx_inline && l->cur && (ret = encrypt(l, false)) < 0)

@@ -413,6 +413,9 @@ static void test_echo_one(void **state)
 		      (unsigned long long)st.submits, (unsigned long long)st.sqes, (unsigned long long)st.cqes,
 		      (unsigned long long)st.short_sends, (unsigned long long)st.recv_multishot);
 	assert_true(st.sqes >= st.submits);
+	/* A stream's records share SENDs (the batch grows to eight records):
+	 * far fewer SQEs than the 512 records of 8 MiB. */
+	assert_true(st.sqes < (8u << 20) / 16384 / 2);
 }
 
 static void test_echo_tls12(void **state)
@@ -553,8 +556,8 @@ static void partial_sends(enum ktl_ktls_mode mode, unsigned nbufs, unsigned chun
 	assert_int_equal(l->tx_done, SLOW_XFER);
 	assert_int_equal(l->closed, 1);
 	assert_int_equal(l->close_code, 0);
-	print_message("short sends: %llu, batched: %llu of %llu sqes\n", (unsigned long long)sd.st.short_sends, (unsigned long long)sd.st.batched_sends,
-		      (unsigned long long)sd.st.sqes);
+	print_message("short sends: %llu, batched: %llu of %llu sqes\n", (unsigned long long)sd.st.short_sends,
+		      (unsigned long long)sd.st.batched_sends, (unsigned long long)sd.st.sqes);
 	assert_true(sd.st.short_sends > 0);
 	/* kTLS sends queued back to back share one SENDMSG; a partial one
 	 * resumes inside whichever send it stopped in. */
@@ -684,6 +687,127 @@ static void test_peer_aborts_mid_send(void **state)
 }
 
 /* ---- taking a link off the ring mid-stream --------------------------------------------- */
+
+/* After a stream has grown the send batch, a lone small message must still
+ * leave at once: a request/response exchange would otherwise stall. */
+#define PP_STREAM (1u << 20)
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+#define PP_ROUNDS 3
+
+struct pp_state {
+	char got[4 * PP_ROUNDS];
+	size_t n;
+	size_t sent;
+	int closed;
+};
+
+static void pp_data(struct ktl_conn *c, void *user, const void *buf, size_t len)
+{
+	struct pp_state *s = user;
+	size_t take = len < sizeof(s->got) - s->n ? len : sizeof(s->got) - s->n;
+
+	memcpy(s->got + s->n, buf, take);
+	s->n += len;
+}
+
+static void pp_sent(struct ktl_conn *c, void *user, size_t len)
+{
+	((struct pp_state *)user)->sent += len;
+}
+
+static void pp_close(struct ktl_conn *c, void *user, int code)
+{
+	((struct pp_state *)user)->closed = code ? code : 1;
+}
+
+static const struct ktl_ring_ops pp_ops = { pp_data, pp_sent, pp_close };
+
+static void pp_peer(struct tu_peer *p, struct ktl_conn *c)
+{
+	uint8_t *buf = malloc(65536);
+	size_t got = 0;
+
+	p->fn_rc = -1;
+	while (got < PP_STREAM) {
+		ssize_t n = ktl_recv(c, buf, PP_STREAM - got < 65536 ? PP_STREAM - got : 65536);
+
+		if (n <= 0 || tu_check(buf, (size_t)n, got, 9) != -1) {
+			snprintf(p->err, sizeof(p->err), "peer: stream at %zu: %zd %s", got, n, ktl_last_error());
+			free(buf);
+			return;
+		}
+		got += (size_t)n;
+	}
+	for (int i = 0; i < PP_ROUNDS; i++) {
+		if (ktl_recv(c, buf, 4) != 4 || memcmp(buf, "ping", 4) || ktl_send(c, "pong", 4) != 4) {
+			snprintf(p->err, sizeof(p->err), "peer: round %d: %s", i, ktl_last_error());
+			free(buf);
+			return;
+		}
+	}
+	p->fn_rc = ktl_recv(c, buf, 1) == 0 ? 0 : -2;
+	free(buf);
+}
+
+static void test_small_send_after_stream(void **state)
+{
+	struct ktl_config *ccfg = tu_config("ecdsa/agency0/node1");
+	struct tu_peer pp = { 0 };
+	struct pp_state st = { 0 };
+	struct ktl_conn *c = NULL;
+	struct ktl_ring *r;
+	uint8_t *stream = malloc(PP_STREAM);
+	int cfd, sfd;
+
+	pp.cfg = tu_config("ecdsa/agency0/node0");
+	assert_int_equal(ktl_config_set_ktls(ccfg, KTL_KTLS_OFF), 0);
+	assert_int_equal(ktl_config_set_ktls(pp.cfg, KTL_KTLS_OFF), 0);
+	tu_fill(stream, PP_STREAM, 0, 9);
+	tu_tcp_pair(&cfd, &sfd);
+	pp.fd = sfd;
+	pp.role = KTL_SERVER;
+	pp.fn = pp_peer;
+	tu_peer_start(&pp);
+	if (ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT) < 0)
+		fail_msg("client: %s", ktl_last_error());
+	assert_int_equal(ktl_ring_new(&r, NULL), 0);
+	assert_int_equal(ktl_ring_add(r, c, &pp_ops, &st), 0);
+	for (size_t off = 0; off < PP_STREAM; off += 16384)
+		assert_int_equal(ktl_ring_send(r, c, stream + off, 16384), 0);
+	while (st.sent < PP_STREAM && !st.closed)
+		assert_true(ktl_ring_run(r, 1000) >= 0);
+	assert_int_equal(st.sent, PP_STREAM);
+	for (int i = 0; i < PP_ROUNDS; i++) {
+		double t0 = now_s();
+
+		assert_int_equal(ktl_ring_send(r, c, "ping", 4), 0);
+		while (st.n < 4 * (size_t)(i + 1) && !st.closed && now_s() - t0 < 5)
+			assert_true(ktl_ring_run(r, 100) >= 0);
+		if (st.n != 4 * (size_t)(i + 1))
+			fail_msg("round %d: %zu bytes of reply after %.1f s (closed %d)", i, st.n, now_s() - t0,
+				 st.closed);
+		assert_memory_equal(st.got + 4 * i, "pong", 4);
+	}
+	assert_int_equal(ktl_ring_shutdown(r, c), 0);
+	while (!st.closed)
+		assert_true(ktl_ring_run(r, 1000) >= 0);
+	assert_int_equal(st.closed, 1);
+	ktl_ring_free(r);
+	ktl_close(c);
+	tu_peer_join(&pp);
+	if (pp.fn_rc)
+		fail_msg("peer: %d %s", pp.fn_rc, pp.err);
+	ktl_config_free(ccfg);
+	ktl_config_free(pp.cfg);
+	free(stream);
+}
 
 static void test_remove_mid_stream(void **state)
 {
@@ -923,6 +1047,7 @@ int main(void)
 		cmocka_unit_test(test_peer_truncates),
 		cmocka_unit_test(test_peer_aborts_mid_send),
 		cmocka_unit_test(test_remove_mid_stream),
+		cmocka_unit_test(test_small_send_after_stream),
 		cmocka_unit_test(test_ktls_echo),
 		cmocka_unit_test(test_ktls_echo_tls12),
 		cmocka_unit_test(test_ktls_single_shot),
