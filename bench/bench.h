@@ -29,6 +29,7 @@ extern const char *const bench_path_names[BP_COUNT];
 
 #define BENCH_MAX_SIZES 16
 #define BENCH_MAX_INTERVALS 4096
+#define BENCH_MAX_REPEAT 100
 
 enum bench_dir { DIR_ONE_WAY = 0, DIR_BOTH };
 enum bench_cipher { CIPHER_AES128GCM = 0, CIPHER_AES256GCM, CIPHER_CHACHA20 };
@@ -221,6 +222,15 @@ struct ktl_config *bench_ktl_config(const struct bench_run *run, bool server, in
 				    char *why, size_t len);
 /* Why this kernel has no kTLS, or NULL when it has. */
 const char *bench_ktls_missing(void);
+
+/* combine.c: --repeat.  The median of n values (-1 when n is 0). */
+double bench_median(const double *v, unsigned n);
+/* n runs of one path into *out: median Gbit/s, range, summed bytes and
+ * seconds, CPU per run; a failed or unavailable run makes the path so. */
+void bench_combine(const struct bench_result *runs, unsigned n, struct bench_result *out);
+/* Median over rounds of a[k] / base[k] (run k of both in one round), or
+ * -1 when any round of either is unusable. */
+double bench_paired_ratio(const struct bench_result *a, const struct bench_result *base, unsigned n);
 
 /* handshake.c, scale.c */
 void bench_handshakes(struct bench_run *run);

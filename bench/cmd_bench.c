@@ -50,64 +50,59 @@ static int find_certs(struct bench_run *run)
 	return -1;
 }
 
-/* Folds run k (> 0) of a --repeat into the first. */
-static void fold(struct bench_result *acc, struct bench_result *r)
+/* Runs round k of every chosen path at one size.  A path that could not
+ * run in an earlier round is not tried again. */
+static int run_round(struct bench_run *run, struct bench_result *raw, size_t size, unsigned k)
 {
-	if (!r->available || r->failed) {
-		if (acc->available && !acc->failed) {
-			acc->failed = r->failed;
-			acc->available = r->available;
-			memcpy(acc->reason, r->reason, sizeof(acc->reason));
+	const struct bench_opts *o = run->o;
+	int status = 0;
+
+	for (unsigned p = 0; p < BP_COUNT; p++) {
+		struct bench_result *r = &raw[p * o->repeat];
+
+		if (!(o->paths & (1u << p)) || (k > 0 && (!r->available || r->failed)))
+			continue;
+		if (o->repeat > 1)
+			printf("\n-- %s (%s), size %zu, round %u of %u --\n", bench_path_names[p],
+			       bench_path_get(p)->desc, size, k + 1, o->repeat);
+		else
+			printf("\n-- %s (%s), size %zu --\n", bench_path_names[p], bench_path_get(p)->desc, size);
+		fflush(stdout);
+		r += k;
+		bench_stream_run(run, p, size, r);
+		if (!r->available) {
+			printf("[%-13s] unavailable: %s\n", bench_path_names[p], r->reason);
+		} else if (r->failed) {
+			printf("[%-13s] FAILED: %s\n", bench_path_names[p], r->reason);
+			status = 1;
 		}
-		free(r->iv);
-		return;
 	}
-	acc->bytes += r->bytes;
-	acc->verified += r->verified;
-	acc->seconds += r->seconds;
-	acc->cpu_client += r->cpu_client;
-	acc->cpu_server += r->cpu_server;
-	if (r->gbit_s < acc->gbit_min)
-		acc->gbit_min = r->gbit_s;
-	if (r->gbit_s > acc->gbit_max)
-		acc->gbit_max = r->gbit_s;
-	acc->runs++;
-	free(r->iv); /* the first run's intervals stand for all */
+	return status;
 }
 
-static void finish(struct bench_result *acc)
+/* Folds one size's rounds into run->res, with ratios paired per round. */
+static void fold_size(struct bench_run *run, struct bench_result *raw)
 {
-	if (!acc->available || acc->failed || acc->seconds <= 0)
-		return;
-	/* Time-weighted mean; CPU seconds per run. */
-	acc->gbit_s = (double)acc->bytes * 8 / acc->seconds / 1e9;
-	acc->mb_s = (double)acc->bytes / acc->seconds / 1e6;
-	acc->cpu_client /= acc->runs;
-	acc->cpu_server /= acc->runs;
-}
+	const struct bench_opts *o = run->o;
+	const struct bench_result *tcp = &raw[BP_TCP * o->repeat], *ossl = &raw[BP_OPENSSL * o->repeat];
+	bool have_tcp = o->paths & (1u << BP_TCP), have_ossl = o->paths & (1u << BP_OPENSSL);
 
-static void ratios(struct bench_run *run, size_t size)
-{
-	double tcp = -1, ossl = -1;
-	unsigned i;
+	for (unsigned p = 0; p < BP_COUNT; p++) {
+		const struct bench_result *runs = &raw[p * o->repeat];
+		struct bench_result *acc;
+		unsigned n;
 
-	for (i = 0; i < run->n_res; i++) {
-		struct bench_result *r = &run->res[i];
-
-		if (r->size != size || !r->available || r->failed)
+		if (!(o->paths & (1u << p)))
 			continue;
-		if (r->id == BP_TCP)
-			tcp = r->gbit_s;
-		if (r->id == BP_OPENSSL)
-			ossl = r->gbit_s;
-	}
-	for (i = 0; i < run->n_res; i++) {
-		struct bench_result *r = &run->res[i];
-
-		if (r->size != size || !r->available || r->failed)
+		acc = &run->res[run->n_res++];
+		n = runs[0].available && !runs[0].failed ? o->repeat : 1;
+		bench_combine(runs, n, acc);
+		for (unsigned k = 1; k < n; k++)
+			free(runs[k].iv); /* the first run's intervals stand for all */
+		if (!acc->available || acc->failed)
 			continue;
-		r->ratio_tcp = tcp > 0 ? r->gbit_s / tcp : -1;
-		r->ratio_openssl = ossl > 0 ? r->gbit_s / ossl : -1;
+		acc->ratio_tcp = have_tcp ? bench_paired_ratio(runs, tcp, n) : -1;
+		acc->ratio_openssl = have_ossl ? bench_paired_ratio(runs, ossl, n) : -1;
 	}
 }
 
@@ -115,7 +110,8 @@ int cmd_bench_main(int argc, char **argv)
 {
 	struct bench_opts o;
 	struct bench_run run = { .o = &o };
-	unsigned s, p, k;
+	struct bench_result *raw;
+	unsigned s, k;
 	int rc = bench_parse_args(&o, argc, argv), status = 0;
 
 	if (rc)
@@ -131,35 +127,20 @@ int cmd_bench_main(int argc, char **argv)
 	machine(&run);
 	bench_print_setup(&run);
 	run.res = calloc((size_t)o.n_sizes * BP_COUNT, sizeof(*run.res));
-	if (!run.res)
+	raw = calloc((size_t)BP_COUNT * o.repeat, sizeof(*raw));
+	if (!run.res || !raw) {
+		fprintf(stderr, "ktlink bench: out of memory\n");
+		free(run.res);
+		free(raw);
 		return 1;
-	for (s = 0; s < o.n_sizes; s++) {
-		for (p = 0; p < BP_COUNT; p++) {
-			struct bench_result *acc = &run.res[run.n_res];
-
-			if (!(o.paths & (1u << p)))
-				continue;
-			run.n_res++;
-			printf("\n-- %s (%s), size %zu --\n", bench_path_names[p], bench_path_get(p)->desc,
-			       o.sizes[s]);
-			fflush(stdout);
-			bench_stream_run(&run, p, o.sizes[s], acc);
-			for (k = 1; k < o.repeat && acc->available && !acc->failed; k++) {
-				struct bench_result r;
-
-				bench_stream_run(&run, p, o.sizes[s], &r);
-				fold(acc, &r);
-			}
-			finish(acc);
-			if (!acc->available)
-				printf("[%-13s] unavailable: %s\n", bench_path_names[p], acc->reason);
-			else if (acc->failed) {
-				printf("[%-13s] FAILED: %s\n", bench_path_names[p], acc->reason);
-				status = 1;
-			}
-		}
-		ratios(&run, o.sizes[s]);
 	}
+	for (s = 0; s < o.n_sizes; s++) {
+		memset(raw, 0, (size_t)BP_COUNT * o.repeat * sizeof(*raw));
+		for (k = 0; k < o.repeat; k++)
+			status |= run_round(&run, raw, o.sizes[s], k);
+		fold_size(&run, raw);
+	}
+	free(raw);
 	for (s = 0; s < o.n_sizes; s++)
 		bench_print_summary(&run, o.sizes[s]);
 	if (o.handshakes)

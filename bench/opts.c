@@ -47,7 +47,8 @@ void bench_usage(FILE *f)
 		"  --tls 1.2|1.3        protocol (default 1.3)\n"
 		"  --cipher aes128gcm|aes256gcm|chacha20   (default aes128gcm)\n"
 		"  --direction one-way|both   client to server, or both ways at once\n"
-		"  --repeat N           runs per path; the mean is reported (default 1)\n"
+		"  --repeat N           rounds of all paths; the median run is reported,\n"
+		"                       ratios paired within rounds (default 1)\n"
 		"  --interval SECONDS   between progress lines (default 1; 0: none)\n"
 		"  --json FILE          write the results as one JSON object\n"
 		"  --plot FILE.png      plot throughput over time (needs gnuplot)\n"
@@ -304,8 +305,8 @@ int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 				return usage_err("--direction: '%s' is not one-way or both", a);
 			break;
 		case O_REPEAT:
-			if (parse_uint(a, 1, 100, &o->repeat) < 0)
-				return usage_err("--repeat: '%s' is not a number from 1 to 100", a);
+			if (parse_uint(a, 1, BENCH_MAX_REPEAT, &o->repeat) < 0)
+				return usage_err("--repeat: '%s' is not a number from 1 to %d", a, BENCH_MAX_REPEAT);
 			break;
 		case O_JSON:
 			o->json = a;

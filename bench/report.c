@@ -37,7 +37,7 @@ void bench_print_setup(const struct bench_run *run)
 	const struct bench_opts *o = run->o;
 
 	printf("ktlink bench: %s, %s, %ld CPUs\n", run->kernel, run->cpu_model, run->nproc);
-	printf("  TLS %s %s, %u link%s, %s, %.1f s per path, %u run%s, certificates %s\n",
+	printf("  TLS %s %s, %u link%s, %s, %.1f s per path, %u round%s, certificates %s\n",
 	       o->tls13 ? "1.3" : "1.2", cipher_name(o->cipher), o->links, o->links == 1 ? "" : "s",
 	       o->direction == DIR_BOTH ? "both directions" : "one-way (client to server)", o->time_s,
 	       o->repeat, o->repeat == 1 ? "" : "s", o->certs);
@@ -89,7 +89,7 @@ void bench_print_summary(const struct bench_run *run, size_t size)
 			continue;
 		printf("  %-13s %s", bench_path_names[r->id], r->detail);
 		if (r->runs > 1)
-			printf("; %u runs, %.2f-%.2f Gbit/s", r->runs, r->gbit_min, r->gbit_max);
+			printf("; median of %u rounds, %.2f-%.2f Gbit/s", r->runs, r->gbit_min, r->gbit_max);
 		printf("\n");
 	}
 	fflush(stdout);

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,9 +186,131 @@ static void test_default_is_tls13(void **state)
 	ktl_get_info(c, &info);
 	assert_string_equal(info.protocol, "TLS1.3");
 	assert_string_equal(info.cipher, "AES-128-GCM");
+	assert_string_equal(info.kx, "X25519");
 	ktl_close(c);
 	tu_peer_join(&srv);
 	assert_int_equal(srv.rc, 0);
+	ktl_config_free(scfg);
+	ktl_config_free(ccfg);
+}
+
+static void *client_main(void *arg)
+{
+	struct tu_peer *p = arg;
+	struct ktl_conn *c = NULL;
+
+	p->rc = ktl_wrap_fd(&c, p->cfg, p->fd, KTL_CLIENT);
+	ktl_close(c);
+	return NULL;
+}
+
+static size_t be16(const uint8_t *p)
+{
+	return (size_t)p[0] << 8 | p[1];
+}
+
+/* The key_share extension (51) of a ClientHello record: the number of
+ * shares, the first share's group in *group; -1 when malformed or absent. */
+static int count_key_shares(const uint8_t *rec, size_t len, unsigned *group)
+{
+	size_t off = 5 + 4 + 2 + 32, end;
+
+	if (len < off + 1 || rec[0] != 22 || rec[5] != 1)
+		return -1;
+	off += 1 + rec[off];                          /* session id */
+	if (off + 2 > len)
+		return -1;
+	off += 2 + be16(rec + off);                   /* cipher suites */
+	if (off + 1 > len)
+		return -1;
+	off += 1 + rec[off];                          /* compression methods */
+	if (off + 2 > len)
+		return -1;
+	end = off + 2 + be16(rec + off);
+	if (end > len)
+		return -1;
+	for (off += 2; off + 4 <= end; off += 4 + be16(rec + off + 2)) {
+		size_t ks, n = 0;
+
+		if (be16(rec + off) != 51)
+			continue;
+		ks = off + 6;
+		if (ks > end)
+			return -1;
+		*group = ks + 2 <= end ? (unsigned)be16(rec + ks) : 0;
+		for (size_t e = ks + be16(rec + off + 4); ks + 4 <= e && e <= end; ks += 4 + be16(rec + ks + 2))
+			n++;
+		return (int)n;
+	}
+	return -1;
+}
+
+/* The client offers one key share, X25519's: each handshake generates one
+ * ephemeral key, not GnuTLS's default two. */
+static void test_client_sends_one_key_share(void **state)
+{
+	(void)state;
+	struct ktl_config *ccfg = tu_config("ecdsa/agency0/node1");
+	struct tu_peer cli = { .cfg = ccfg, .role = KTL_CLIENT };
+	uint8_t hello[4096];
+	size_t got = 0, need = 5;
+	unsigned group = 0;
+	int sfd;
+
+	tu_tcp_pair(&cli.fd, &sfd);
+	assert_int_equal(pthread_create(&cli.thread, NULL, client_main, &cli), 0);
+	while (got < need) {
+		ssize_t n = recv(sfd, hello + got, sizeof(hello) - got, 0);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+		if (got >= 5)
+			need = 5 + be16(hello + 3);
+		assert_true(need <= sizeof(hello));
+	}
+	close(sfd); /* the client's handshake fails; only its hello matters */
+	assert_int_equal(pthread_join(cli.thread, NULL), 0);
+	assert_true(cli.rc < 0);
+	assert_int_equal(count_key_shares(hello, got, &group), 1);
+	assert_int_equal(group, 0x001d); /* x25519 */
+	ktl_config_free(ccfg);
+}
+
+/* A server without X25519 asks for another share (HelloRetryRequest) and
+ * the link comes up on P-256, data intact both ways. */
+static void test_server_without_x25519(void **state)
+{
+	(void)state;
+	struct ktl_config *scfg = tu_config("ecdsa/agency0/node0"), *ccfg = tu_config("ecdsa/agency0/node1");
+	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER, .fn = server_fn };
+	struct ktl_conn *c;
+	struct ktl_info info;
+	uint8_t *buf = malloc(XFER);
+	size_t got = 0;
+	int cfd;
+
+	assert_non_null(buf);
+	assert_int_equal(ktl_config_set_priority(scfg, "NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-SECP256R1"), 0);
+	tu_tcp_pair(&cfd, &srv.fd);
+	tu_peer_start(&srv);
+	assert_int_equal(ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT), 0);
+	ktl_get_info(c, &info);
+	assert_string_equal(info.protocol, "TLS1.3");
+	assert_string_equal(info.kx, "SECP256R1");
+	tu_fill(buf, XFER, 0, 1);
+	assert_int_equal(ktl_send(c, buf, XFER), (ssize_t)XFER);
+	while (got < XFER) {
+		ssize_t n = ktl_recv(c, buf + got, XFER - got);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	assert_int_equal(tu_check(buf, XFER, 0, 2), -1);
+	ktl_close(c);
+	tu_peer_join(&srv);
+	assert_int_equal(srv.rc, 0);
+	assert_int_equal(srv.fn_rc, 0);
+	free(buf);
 	ktl_config_free(scfg);
 	ktl_config_free(ccfg);
 }
@@ -257,6 +380,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		ENTRIES(ecdsa), ENTRIES(ed25519), ENTRIES(rsa),
 		cmocka_unit_test(test_default_is_tls13),
+		cmocka_unit_test(test_client_sends_one_key_share),
+		cmocka_unit_test(test_server_without_x25519),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_version_mismatch),
 	};
