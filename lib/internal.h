@@ -89,11 +89,13 @@ struct ktl_conn {
 	size_t rx_carry_len, rx_carry_off;
 
 	/* Ciphertext read ahead for GnuTLS when RX stays in user space: one
-	 * recv per buffer instead of two per record (header, then body).
+	 * recvmsg per record or per buffer of small records, not two per
+	 * record (header, then body).
 	 * Only after the handshake, so the kTLS hand-off never has bytes
 	 * hidden in user space. */
 	unsigned char *rx_cbuf;
 	size_t rx_cbuf_len, rx_cbuf_off;
+	bool rx_big;                  /* the last record body read was large */
 
 	bool wr_shut;                 /* close_notify sent */
 	bool rd_eof;                  /* close_notify received */

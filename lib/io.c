@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -52,24 +53,29 @@ static bool at_eof(struct ktl_conn *c)
 }
 
 #define CBUF_SIZE (32 * 1024)
+/* GnuTLS reads a record as its 5-byte header, then exactly the body. */
+#define REC_HEADER 5
+#define BIG_READ 4096
 
 size_t ktl_io_take_cbuf(struct ktl_conn *c, void *buf, size_t len)
 {
 	return ktl_take(c->rx_cbuf, c->rx_cbuf_len, &c->rx_cbuf_off, buf, len);
 }
 
+/* One recvmsg fills GnuTLS's buffer first and lets what follows land in
+ * ours, so a record body is never copied a second time.  After a large
+ * body only the next header is read ahead: the body after it then comes
+ * straight into GnuTLS's buffer too.  Small records (a header or a short
+ * body asked for) read ahead a whole buffer, many records per call. */
 static ssize_t buffered_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 {
 	struct ktl_conn *c = p;
+	struct iovec iov[2];
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 	ssize_t n;
 
 	if (c->rx_cbuf_off < c->rx_cbuf_len)
 		return (ssize_t)ktl_io_take_cbuf(c, buf, len);
-	/* A caller asking for a whole buffer gains nothing from a copy. */
-	if (len >= CBUF_SIZE) {
-		n = recv(c->fd, buf, len, 0);
-		goto out;
-	}
 	if (!c->rx_cbuf) {
 		c->rx_cbuf = malloc(CBUF_SIZE);
 		if (!c->rx_cbuf) {
@@ -77,16 +83,22 @@ static ssize_t buffered_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 			return -1;
 		}
 	}
-	n = recv(c->fd, c->rx_cbuf, CBUF_SIZE, 0);
-	if (n > 0) {
-		c->rx_cbuf_len = (size_t)n;
-		c->rx_cbuf_off = 0;
-		return (ssize_t)ktl_io_take_cbuf(c, buf, len);
-	}
-out:
-	if (n < 0)
+	if (len >= BIG_READ)
+		c->rx_big = true;
+	else if (len > REC_HEADER)
+		c->rx_big = false;
+	iov[0] = (struct iovec){ buf, len };
+	iov[1] = (struct iovec){ c->rx_cbuf, c->rx_big ? (len >= BIG_READ ? REC_HEADER : 0) : CBUF_SIZE };
+	n = recvmsg(c->fd, &mh, 0);
+	if (n < 0) {
 		gnutls_transport_set_errno(c->s, errno);
-	return n;
+		return -1;
+	}
+	if ((size_t)n <= len)
+		return n;
+	c->rx_cbuf_len = (size_t)n - len;
+	c->rx_cbuf_off = 0;
+	return (ssize_t)len;
 }
 
 static int buffered_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)

@@ -315,6 +315,81 @@ static void test_server_without_x25519(void **state)
 	ktl_config_free(ccfg);
 }
 
+/* Records of every size in one stream (each ktl_send below 16 KiB is one
+ * record), read back in chunks of other sizes: the receive side's
+ * read-ahead switches between small and large records without losing,
+ * repeating or reordering a byte. */
+static const size_t mixed_sizes[] = { 1, 16384, 5, 100, 4095, 4096, 16384, 16384, 6, 16000, 3, 70000, 2 };
+#define MIXED_ROUNDS 40
+
+static size_t mixed_total(void)
+{
+	size_t t = 0;
+
+	for (size_t i = 0; i < sizeof(mixed_sizes) / sizeof(mixed_sizes[0]); i++)
+		t += mixed_sizes[i];
+	return t * MIXED_ROUNDS;
+}
+
+static void mixed_send_fn(struct tu_peer *p, struct ktl_conn *c)
+{
+	size_t total = mixed_total(), off = 0, i = 0;
+	uint8_t *buf = malloc(total);
+
+	p->fn_rc = -1;
+	if (!buf)
+		return;
+	tu_fill(buf, total, 0, 3);
+	while (off < total) {
+		size_t n = mixed_sizes[i++ % (sizeof(mixed_sizes) / sizeof(mixed_sizes[0]))];
+
+		if (ktl_send(c, buf + off, n) != (ssize_t)n) {
+			snprintf(p->err, sizeof(p->err), "send: %s", ktl_last_error());
+			free(buf);
+			return;
+		}
+		off += n;
+	}
+	p->fn_rc = 0;
+	free(buf);
+}
+
+static void test_mixed_record_sizes(void **state)
+{
+	(void)state;
+	static const size_t reads[] = { 1, 7, 16384, 100, 65536, 5, 20000, 4096 };
+	struct ktl_config *scfg = tu_config("ecdsa/agency0/node0"), *ccfg = tu_config("ecdsa/agency0/node1");
+	struct tu_peer srv = { .cfg = scfg, .role = KTL_SERVER, .fn = mixed_send_fn };
+	size_t total = mixed_total(), got = 0, i = 0;
+	uint8_t *buf = malloc(total + 65536);
+	struct ktl_conn *c;
+	int cfd;
+
+	assert_non_null(buf);
+	assert_int_equal(ktl_config_set_ktls(ccfg, KTL_KTLS_OFF), 0);
+	tu_tcp_pair(&cfd, &srv.fd);
+	tu_peer_start(&srv);
+	assert_int_equal(ktl_wrap_fd(&c, ccfg, cfd, KTL_CLIENT), 0);
+	for (;;) {
+		ssize_t n = ktl_recv(c, buf + got, reads[i++ % (sizeof(reads) / sizeof(reads[0]))]);
+
+		if (n == 0)
+			break;
+		assert_true(n > 0);
+		got += (size_t)n;
+		assert_true(got <= total);
+	}
+	assert_int_equal(got, total);
+	assert_int_equal(tu_check(buf, total, 0, 3), -1);
+	ktl_close(c);
+	tu_peer_join(&srv);
+	assert_int_equal(srv.rc, 0);
+	assert_int_equal(srv.fn_rc, 0);
+	free(buf);
+	ktl_config_free(scfg);
+	ktl_config_free(ccfg);
+}
+
 /* A peer that vanishes without close_notify is truncation, never EOF. */
 static void vanish_fn(struct tu_peer *p, struct ktl_conn *c)
 {
@@ -382,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_default_is_tls13),
 		cmocka_unit_test(test_client_sends_one_key_share),
 		cmocka_unit_test(test_server_without_x25519),
+		cmocka_unit_test(test_mixed_record_sizes),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_version_mismatch),
 	};
