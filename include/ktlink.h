@@ -193,6 +193,7 @@ struct ktl_ring_stats {
 	uint64_t recv_multishot; /* 1 when multishot receive is in use */
 	uint64_t buf_ring;       /* 1 when a provided-buffer ring is in use */
 	uint64_t batched_sends;  /* kTLS: SENDMSGs that carried several queued sends */
+	uint64_t registered_ring; /* 1 when io_uring_enter uses the registered ring fd */
 };
 
 /* Create the ring on the thread that will run it. */

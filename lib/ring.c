@@ -468,6 +468,9 @@ KTL_API int ktl_ring_new(struct ktl_ring **out, const struct ktl_ring_params *pa
 		return ktl_err(-ret, "ring: io_uring_queue_init(%u): %s", p.entries ? p.entries : 256,
 			       strerror(-ret));
 	}
+	/* io_uring_enter then names the ring by index (5.18), sparing an fd
+	 * lookup and reference per call; older kernels refuse and keep the fd. */
+	r->ring_fd_registered = io_uring_register_ring_fd(&r->ring) == 1;
 	probe = io_uring_get_probe_ring(&r->ring);
 	if (!probe || !io_uring_opcode_supported(probe, IORING_OP_SEND) ||
 	    !io_uring_opcode_supported(probe, IORING_OP_RECV) ||
@@ -720,4 +723,5 @@ KTL_API void ktl_ring_get_stats(const struct ktl_ring *r, struct ktl_ring_stats 
 	*out = r->st;
 	out->recv_multishot = r->use_br;
 	out->buf_ring = r->use_br;
+	out->registered_ring = r->ring_fd_registered;
 }

@@ -136,6 +136,7 @@ struct ktl_ring {
 	unsigned char *bufs;
 	size_t bufs_bytes;
 	bool use_br;                  /* multishot + buffer ring in use */
+	bool ring_fd_registered;      /* io_uring_enter by index, no fd lookup */
 	bool mshot_seen;              /* a multishot CQE with F_MORE arrived */
 	struct msghdr mshot_msg;      /* recvmsg multishot template */
 
