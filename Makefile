@@ -76,6 +76,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HELP_OBJ) $(BUILD)/libktlink.a
 
 $(BUILD)/obj/tests/%.o: override CFLAGS += -Itests/common
 
+# Test objects are built through a pattern chain; keep them, so a rebuild
+# recompiles only what changed.
+.SECONDARY:
+
 # ---- dependencies -----------------------------------------------------------
 
 deps:
