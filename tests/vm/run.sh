@@ -297,6 +297,8 @@ done
 [ -d "$BUILD/fixtures" ] || log "note: $BUILD/fixtures does not exist (tests/fixtures.sh not run?)"
 for p in ${KTL_VM_EXTRA_PATHS:-}; do   # extra host paths, same absolute path in the guest
     p=$(readlink -f "$p") && [ -e "$p" ] && mkdir -p "$RUN_TREE$(dirname "$p")" && cp -a "$p" "$RUN_TREE$p"
+    # A program (perf, strace) brings its libraries along.
+    [ -f "$p" ] && [ -x "$p" ] && put_with_libs "$RUN_TREE" "$BASE_TREE" 0 "$p"
 done
 
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
