@@ -6,6 +6,7 @@
 #ifndef KTL_BENCH_H
 #define KTL_BENCH_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -168,6 +169,12 @@ struct bench_stream {
 	const struct bench_path *path;
 	size_t size;
 	atomic_bool stop;
+	/* Workers wait for go, so the clock starts once every thread exists:
+	 * creating hundreds of threads while the first ones already run would
+	 * otherwise eat the run's time and skew the links against each other. */
+	pthread_mutex_t go_lock;
+	pthread_cond_t go_cond;
+	bool go;
 	int file_fd;                /* sendfile source, or -1 */
 	uint64_t file_len;          /* pattern period for sendfile; 0: none */
 };
@@ -178,6 +185,7 @@ struct bench_worker {
 	bool is_client;
 	bool do_send, do_recv;
 	uint64_t tx_seed, rx_seed;
+	int tx_stream, rx_stream;   /* stream ids, -1: none; matched at the end */
 	_Atomic uint64_t rx_bytes;  /* received and verified so far */
 	uint64_t tx_bytes;
 	double cpu_s;
@@ -192,6 +200,8 @@ int bench_recv_loop(struct bench_worker *w);
 int bench_fail(struct bench_worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Checks n received bytes at stream offset `at`; 0, or fails the worker. */
 int bench_check(struct bench_worker *w, const void *buf, size_t n, uint64_t at);
+/* The same against a given seed (one per link where a worker has many). */
+int bench_check_seed(struct bench_worker *w, uint64_t seed, const void *buf, size_t n, uint64_t at);
 double bench_thread_cpu(void);
 double bench_now(void);
 

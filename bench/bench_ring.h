@@ -20,7 +20,9 @@ struct ring_link {
 	struct bench_end *end;        /* cleared with c, if set */
 	unsigned char **bufs;         /* depth send buffers, reused in order */
 	unsigned next_buf, inflight;
-	uint64_t tx_off, rx_off;
+	uint64_t tx_seed, rx_seed;    /* this link's patterns, one per stream */
+	uint64_t tx_off, rx_off;      /* queued; received and verified */
+	uint64_t tx_done;             /* sent: the kernel has taken it */
 	bool shut, closed;
 };
 

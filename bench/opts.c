@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <ctype.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -19,6 +23,9 @@ const char *const bench_path_names[BP_COUNT] = {
 	[BP_KTLS_SENDFILE] = "ktls-sendfile",
 	[BP_URING] = "uring",
 };
+
+/* A day: longer is a typo, not a benchmark. */
+#define MAX_SECONDS 86400
 
 static const size_t default_sweep[] = { 1024, 4096, 16384, 65536, 262144 };
 
@@ -40,7 +47,7 @@ void bench_usage(FILE *f)
 		"  --certs DIR          chain made by ktlink certs (uses\n"
 		"                       DIR/agency0/node0 and node1; default build/certs)\n"
 		"  --paths LIST         comma-separated paths, or all (default all)\n"
-		"  --time SECONDS       per path (default 3)\n"
+		"  --time SECONDS       per path, 0.1 to 86400 (default 3)\n"
 		"  --size BYTES         message size, k/m suffixes (default 16k)\n"
 		"  --sweep[=LIST]       several sizes (default 1k,4k,16k,64k,256k)\n"
 		"  --links N            parallel links (default 1)\n"
@@ -51,7 +58,8 @@ void bench_usage(FILE *f)
 		"                       ratios paired within rounds (default 1)\n"
 		"  --interval SECONDS   between progress lines (default 1; 0: none)\n"
 		"  --json FILE          write the results as one JSON object\n"
-		"  --plot FILE.png      plot throughput over time (needs gnuplot)\n"
+		"  --plot FILE.png      plot throughput over time, and against message\n"
+		"                       size with --sweep (needs gnuplot)\n"
 		"  --handshakes         full mutual-auth handshakes per second over all\n"
 		"                       cores, ktlink and OpenSSL, for --time seconds\n"
 		"  --scale N            N links at once over one ring per side: set-up\n"
@@ -66,7 +74,8 @@ int bench_parse_size(const char *s, size_t *out)
 	unsigned long long v;
 	unsigned shift = 0;
 
-	if (!s || !*s || *s == '-')
+	/* strtoull would skip blanks and wrap "-1": neither is a size. */
+	if (!s || !*s || *s == '-' || isspace((unsigned char)*s))
 		return -1;
 	errno = 0;
 	v = strtoull(s, &end, 10);
@@ -118,7 +127,9 @@ int bench_parse_paths(const char *s, unsigned *mask, const char **bad)
 	const char *p = s;
 	unsigned m = 0;
 
-	while (p && *p) {
+	if (!s)
+		return -1;
+	while (p) {
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
 		int i, found = 0;
@@ -133,6 +144,7 @@ int bench_parse_paths(const char *s, unsigned *mask, const char **bad)
 				found = 1;
 			}
 		if (!found) {
+			/* An empty name ("tcp,", ",tcp", "tcp,,gnutls") is a typo too. */
 			snprintf(badbuf, sizeof(badbuf), "%.*s", (int)(n < 60 ? n : 60), p);
 			*bad = badbuf;
 			return -1;
@@ -152,7 +164,7 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 	char *end;
 	unsigned long v;
 
-	if (!s || !*s || *s == '-')
+	if (!s || !*s || *s == '-' || isspace((unsigned char)*s))
 		return -1;
 	errno = 0;
 	v = strtoul(s, &end, 10);
@@ -167,11 +179,11 @@ static int parse_seconds(const char *s, double min, double *out)
 	char *end;
 	double v;
 
-	if (!s || !*s)
+	if (!s || !*s || isspace((unsigned char)*s))
 		return -1;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || *end || !(v >= min) || v > 86400)
+	if (errno || *end || !(v >= min) || v > MAX_SECONDS)
 		return -1;
 	*out = v;
 	return 0;
@@ -216,6 +228,53 @@ static int usage_err(const char *fmt, ...)
 	return 2;
 }
 
+/* Results come at the end of a run that may take minutes: refuse an
+ * output file that could not be written before measuring anything. */
+static int check_output(const char *opt, const char *path, const char *suffix)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	size_t n = strlen(path);
+	struct stat sb;
+	int fd;
+
+	if (!n)
+		return usage_err("%s: the file name is empty", opt);
+	if (n >= sizeof(dir) - 8)
+		return usage_err("%s: the file name is too long", opt);
+	if (suffix && (n <= strlen(suffix) || strcasecmp(path + n - strlen(suffix), suffix)))
+		return usage_err("%s: '%s' does not end in %s", opt, path, suffix);
+	if (path[n - 1] == '/' || (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)))
+		return usage_err("%s: '%s' is a directory", opt, path);
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISCHR(sb.st_mode) && !S_ISFIFO(sb.st_mode))
+		return usage_err("%s: '%s' is not a regular file", opt, path);
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &sb) < 0)
+		return usage_err("%s: directory %s: %s", opt, dir, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return usage_err("%s: %s is not a directory", opt, dir);
+	/* Trying is the only honest test (root passes access() on /proc).
+	 * An existing file is opened without truncating it; a new one is
+	 * created and removed again. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+		return 0;
+	}
+	if (errno == EEXIST)
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return usage_err("%s: cannot write %s: %s", opt, path, strerror(errno));
+	close(fd);
+	return 0;
+}
+
 int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 {
 	const char *bad = NULL;
@@ -244,11 +303,12 @@ int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 			return 0;
 		case O_PATHS:
 			if (bench_parse_paths(a, &o->paths, &bad) < 0)
-				return usage_err("--paths: unknown path '%s'", bad);
+				return *bad ? usage_err("--paths: unknown path '%s'", bad)
+					    : usage_err("--paths: '%s' has an empty path name", a);
 			break;
 		case O_TIME:
 			if (parse_seconds(a, 0.1, &o->time_s) < 0)
-				return usage_err("--time: '%s' is not a number of seconds >= 0.1", a);
+				return usage_err("--time: '%s' is not a number of seconds from 0.1 to %d", a, MAX_SECONDS);
 			break;
 		case O_SIZE:
 			if (bench_parse_size(a, &o->sizes[0]) < 0 || o->sizes[0] > (64u << 20))
@@ -260,11 +320,17 @@ int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 			if (!a && optind < argc && argv[optind][0] >= '0' && argv[optind][0] <= '9')
 				a = argv[optind++];
 			if (a) {
-				int n = bench_parse_size_list(a, o->sizes, BENCH_MAX_SIZES);
+				int n = bench_parse_size_list(a, o->sizes, BENCH_MAX_SIZES + 1);
 
 				if (n < 0)
 					return usage_err("--sweep: '%s' is not a list of sizes like 1k,16k,1m", a);
+				if (n > BENCH_MAX_SIZES)
+					return usage_err("--sweep: more than %d sizes", BENCH_MAX_SIZES);
 				o->n_sizes = (unsigned)n;
+				for (u = 0; u < o->n_sizes; u++)
+					for (unsigned v = 0; v < u; v++)
+						if (o->sizes[u] == o->sizes[v])
+							return usage_err("--sweep: size %zu is listed twice", o->sizes[u]);
 			} else {
 				memcpy(o->sizes, default_sweep, sizeof(default_sweep));
 				o->n_sizes = sizeof(default_sweep) / sizeof(default_sweep[0]);
@@ -309,9 +375,13 @@ int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 				return usage_err("--repeat: '%s' is not a number from 1 to %d", a, BENCH_MAX_REPEAT);
 			break;
 		case O_JSON:
+			if (check_output("--json", a, NULL))
+				return 2;
 			o->json = a;
 			break;
 		case O_PLOT:
+			if (check_output("--plot", a, ".png"))
+				return 2;
 			o->plot = a;
 			break;
 		case O_HANDSHAKES:
@@ -322,17 +392,23 @@ int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 				return usage_err("--scale: '%s' is not a number of links from 1 to 100000", a);
 			break;
 		case O_CERTS:
+			if (!*a)
+				return usage_err("--certs: the directory name is empty");
 			o->certs = a;
 			break;
 		case O_INTERVAL:
 			if (parse_seconds(a, 0, &o->interval_s) < 0)
-				return usage_err("--interval: '%s' is not a number of seconds", a);
+				return usage_err("--interval: '%s' is not a number of seconds from 0 to %d", a, MAX_SECONDS);
 			if (o->interval_s > 0 && o->interval_s < 0.05)
 				return usage_err("--interval: '%s' is below 0.05 s", a);
 			break;
 		case ':':
 			return usage_err("%s needs a value", argv[optind - 1]);
 		default:
+			/* getopt reports "--handshakes=1" as unknown; say what it is. */
+			if (!strncmp(argv[optind - 1], "--", 2) && strchr(argv[optind - 1], '='))
+				return usage_err("%.*s takes no value", (int)strcspn(argv[optind - 1], "="),
+						 argv[optind - 1]);
 			return usage_err("unknown option '%s'", argv[optind - 1]);
 		}
 	}
@@ -340,5 +416,7 @@ int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 		return usage_err("unexpected argument '%s'", argv[optind]);
 	if (size_set && sweep)
 		return usage_err("--size and --sweep exclude each other");
+	if (o->plot && !sweep && o->interval_s == 0)
+		return usage_err("--plot draws the progress intervals (or sizes with --sweep): not with --interval 0");
 	return 0;
 }

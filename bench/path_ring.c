@@ -30,7 +30,11 @@ static int queue_next(struct ring_link *l)
 	unsigned char *b = l->bufs[l->next_buf];
 	int ret;
 
-	pattern_fill(b, s->size, l->tx_off, s->w->tx_seed);
+	/* The peer may have ended the link before this side sent anything:
+	 * a late-starting thread, or a peer that failed.  Nothing to send. */
+	if (!l->c)
+		return 0;
+	pattern_fill(b, s->size, l->tx_off, l->tx_seed);
 	ret = ktl_ring_send(s->ring, l->c, b, s->size);
 	if (ret < 0)
 		return bench_fail(s->w, "ktl_ring_send at offset %llu: %s", (unsigned long long)l->tx_off,
@@ -48,7 +52,7 @@ static void on_data(struct ktl_conn *c, void *user, const void *buf, size_t len)
 
 	if (s->w->failed)
 		return;
-	if (bench_check(s->w, buf, len, l->rx_off) < 0)
+	if (bench_check_seed(s->w, l->rx_seed, buf, len, l->rx_off) < 0)
 		return;
 	l->rx_off += len;
 	s->rx_total += len;
@@ -61,6 +65,7 @@ static void on_sent(struct ktl_conn *c, void *user, size_t len)
 	struct ring_side *s = l->side;
 
 	l->inflight--;
+	l->tx_done += len;
 	s->tx_total += len;
 	if (!atomic_load_explicit(&s->w->st->stop, memory_order_relaxed) && !s->w->failed)
 		queue_next(l);
@@ -166,7 +171,7 @@ static void free_side(struct ring_side *s)
  * the ring always has the next one ready (about 256 KiB in flight). */
 static int ring_duplex(struct bench_worker *w)
 {
-	struct ring_link link = { .c = w->e->tls, .end = w->e };
+	struct ring_link link = { .c = w->e->tls, .end = w->e, .tx_seed = w->tx_seed, .rx_seed = w->rx_seed };
 	struct ring_side side = { .w = w, .links = &link, .n = 1, .size = w->st->size };
 	int ret;
 

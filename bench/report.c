@@ -68,12 +68,14 @@ void bench_print_summary(const struct bench_run *run, size_t size)
 
 		if (r->size != size)
 			continue;
-		if (!r->available) {
-			printf("%-14s unavailable: %s\n", bench_path_names[r->id], r->reason);
-			continue;
-		}
+		/* Failed before it could run (a link did not come up) is a
+		 * failure too, not a path this system lacks. */
 		if (r->failed) {
 			printf("%-14s FAILED: %s\n", bench_path_names[r->id], r->reason);
+			continue;
+		}
+		if (!r->available) {
+			printf("%-14s unavailable: %s\n", bench_path_names[r->id], r->reason);
 			continue;
 		}
 		bench_fmt_bytes(v, sizeof(v), (double)r->verified);

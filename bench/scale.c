@@ -78,14 +78,43 @@ static void *drive_thread(void *arg)
 	return NULL;
 }
 
-static void raise_nofile(unsigned need)
+/* Both ends of every link live in this process: 2 fds per link and some
+ * to spare.  Raised up to the hard limit; beyond it the run cannot work,
+ * which is said before a minute of handshakes, not in the middle. */
+static int raise_nofile(unsigned need, char *why, size_t len)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
-		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	if (rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_max < need) {
+		snprintf(why, len, "%u links need %u open files, the hard limit is %llu "
+			 "(raise it: ulimit -Hn %u, as root)", need / 2 - 128, need,
+			 (unsigned long long)rl.rlim_max, need);
+		return -1;
 	}
+	rl.rlim_cur = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		snprintf(why, len, "raising the open-file limit to %u: %s", need, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Each link carries its own stream: a byte delivered on the wrong link
+ * fails the pattern check, and a link must deliver all it sent. */
+static int match_links(const struct ring_link *cl, const struct ring_link *sl, unsigned n, char *why,
+		       size_t len)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (cl[i].tx_done != sl[i].rx_off) {
+			snprintf(why, len, "link %u: client sent %llu bytes, server received %llu", i,
+				 (unsigned long long)cl[i].tx_done, (unsigned long long)sl[i].rx_off);
+			return -1;
+		}
+	return 0;
 }
 
 static void close_links(struct ring_link *l, unsigned n)
@@ -125,13 +154,18 @@ void bench_scale(struct bench_run *run)
 	memset(s, 0, sizeof(*s));
 	s->links = n;
 	snprintf(s->path, sizeof(s->path), "%s", ktls ? "ktls-uring" : "uring");
-	printf("\n== scale: %u links, one ring per side, %s, %zu-byte sends ==\n", n, s->path, st.size);
+	printf("\n== scale: %u link%s, one ring per side, %s, %zu-byte sends client to server ==\n", n,
+	       n == 1 ? "" : "s", s->path, st.size);
+	if (o->direction == DIR_BOTH || o->n_sizes > 1)
+		printf("(--direction and --sweep apply to the paths above; the scale run is one way at the first size)\n");
 	fflush(stdout);
 	atomic_init(&st.stop, false);
-	cw.tx_seed = sw.rx_seed = pattern_seed(0);
 	if (!cl || !sl)
 		goto fail_msg;
-	raise_nofile(2 * n + 256);
+	for (unsigned i = 0; i < n; i++)
+		cl[i].tx_seed = sl[i].rx_seed = pattern_seed(i);
+	if (raise_nofile(2 * n + 256, s->reason, sizeof(s->reason)) < 0)
+		goto out;
 	ccfg = bench_ktl_config(run, false, mode, s->reason, sizeof(s->reason));
 	acc.cfg = ccfg ? bench_ktl_config(run, true, mode, s->reason, sizeof(s->reason)) : NULL;
 	if (!acc.cfg)
@@ -145,7 +179,11 @@ void bench_scale(struct bench_run *run)
 	acc.links = sl;
 	s->rss_before_kb = vm_rss_kib();
 	t0 = bench_now();
-	pthread_create(&at, NULL, accept_thread, &acc);
+	errno = pthread_create(&at, NULL, accept_thread, &acc);
+	if (errno) {
+		snprintf(s->reason, sizeof(s->reason), "starting the accept thread: %s", strerror(errno));
+		goto out;
+	}
 	for (; connected < n; connected++)
 		if (ktl_connect(&cl[connected].c, ccfg, "127.0.0.1", port) < 0) {
 			snprintf(s->reason, sizeof(s->reason), "client link %u: %s", connected, ktl_last_error());
@@ -172,8 +210,20 @@ void bench_scale(struct bench_run *run)
 	ds.side = (struct ring_side){ .w = &sw, .links = sl, .n = n, .size = st.size, .depth = 2 };
 	dc.ready = ds.ready = &ready;
 	dc.go = ds.go = &go;
-	pthread_create(&ds.t, NULL, drive_thread, &ds);
-	pthread_create(&dc.t, NULL, drive_thread, &dc);
+	errno = pthread_create(&ds.t, NULL, drive_thread, &ds);
+	if (errno) {
+		snprintf(s->reason, sizeof(s->reason), "starting the server ring thread: %s", strerror(errno));
+		goto out;
+	}
+	errno = pthread_create(&dc.t, NULL, drive_thread, &dc);
+	if (errno) {
+		snprintf(s->reason, sizeof(s->reason), "starting the client ring thread: %s", strerror(errno));
+		/* The server thread sees the failure when let go and only detaches. */
+		sw.failed = 1;
+		atomic_store(&go, true);
+		pthread_join(ds.t, NULL);
+		goto out;
+	}
 	/* Idle links on their rings, receives armed, nothing sent yet. */
 	while (atomic_load(&ready) < 2)
 		usleep(1000);
@@ -191,10 +241,12 @@ void bench_scale(struct bench_run *run)
 	s->gbit_s = (double)s->bytes * 8 / s->seconds / 1e9;
 	s->cpu_client = dc.cpu;
 	s->cpu_server = ds.cpu;
-	if (cw.failed || sw.failed) {
+	if (cw.failed || sw.failed)
 		snprintf(s->reason, sizeof(s->reason), "%s", cw.failed ? cw.err : sw.err);
+	else
+		match_links(cl, sl, n, s->reason, sizeof(s->reason));
+	if (s->reason[0])
 		printf("FAILED: %s\n", s->reason);
-	}
 	s->ran = true;
 	printf("memory   idle on the rings: VmRSS %ld KiB, %.1f KiB per link end\n", s->rss_ring_kb,
 	       s->kib_per_link_end_ring);
@@ -206,7 +258,7 @@ fail_msg:
 	snprintf(s->reason, sizeof(s->reason), "out of memory");
 out:
 	if (!s->ran)
-		printf("unavailable: %s\n", s->reason);
+		printf("FAILED: %s\n", s->reason);
 	if (dc.side.ring)
 		ktl_ring_free(dc.side.ring);
 	if (ds.side.ring)

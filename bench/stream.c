@@ -65,6 +65,11 @@ int bench_fail(struct bench_worker *w, const char *fmt, ...)
 
 int bench_check(struct bench_worker *w, const void *buf, size_t n, uint64_t at)
 {
+	return bench_check_seed(w, w->rx_seed, buf, n, at);
+}
+
+int bench_check_seed(struct bench_worker *w, uint64_t seed, const void *buf, size_t n, uint64_t at)
+{
 	uint64_t period = w->st->file_len;
 	const unsigned char *p = buf;
 	size_t done = 0;
@@ -77,7 +82,7 @@ int bench_check(struct bench_worker *w, const void *buf, size_t n, uint64_t at)
 
 		if (period && chunk > period - pos)
 			chunk = (size_t)(period - pos);
-		bad = pattern_check(p + done, chunk, pos, w->rx_seed);
+		bad = pattern_check(p + done, chunk, pos, seed);
 		if (bad >= 0)
 			return bench_fail(w, "data mismatch at stream offset %llu (received 0x%02x)",
 					  (unsigned long long)(at + done + (size_t)bad), p[done + (size_t)bad]);
@@ -157,8 +162,13 @@ static void *worker_main(void *arg)
 	struct thread_slot *s = arg;
 	struct bench_worker *w = &s->w;
 	const struct bench_path *p = w->st->path;
-	double c0 = bench_thread_cpu();
+	double c0;
 
+	pthread_mutex_lock(&w->st->go_lock);
+	while (!w->st->go)
+		pthread_cond_wait(&w->st->go_cond, &w->st->go_lock);
+	pthread_mutex_unlock(&w->st->go_lock);
+	c0 = bench_thread_cpu();
 	if (p->duplex)
 		p->duplex(w);
 	else if (w->do_send)
@@ -199,8 +209,11 @@ static int make_file(struct bench_stream *st, char *why, size_t len)
 	return 0;
 }
 
+/* tx_stream/rx_stream: which stream this worker sends and receives (-1:
+ * none); each stream has its own pattern seed, so bytes delivered on the
+ * wrong link fail the check. */
 static void add_worker(struct thread_slot *slots, unsigned *n, struct bench_stream *st, struct bench_end *e,
-		       bool client, bool snd, bool rcv, uint64_t tx_stream, uint64_t rx_stream)
+		       bool client, int tx_stream, int rx_stream)
 {
 	struct thread_slot *s = &slots[(*n)++];
 
@@ -208,10 +221,60 @@ static void add_worker(struct thread_slot *slots, unsigned *n, struct bench_stre
 	s->w.st = st;
 	s->w.e = e;
 	s->w.is_client = client;
-	s->w.do_send = snd;
-	s->w.do_recv = rcv;
-	s->w.tx_seed = st->file_len ? pattern_seed(FILE_SEED_STREAM) : pattern_seed(tx_stream);
-	s->w.rx_seed = st->file_len ? pattern_seed(FILE_SEED_STREAM) : pattern_seed(rx_stream);
+	s->w.do_send = tx_stream >= 0;
+	s->w.do_recv = rx_stream >= 0;
+	s->w.tx_stream = tx_stream;
+	s->w.rx_stream = rx_stream;
+	s->w.tx_seed = st->file_len ? pattern_seed(FILE_SEED_STREAM) : pattern_seed((uint64_t)(tx_stream < 0 ? 0 : tx_stream));
+	s->w.rx_seed = st->file_len ? pattern_seed(FILE_SEED_STREAM) : pattern_seed((uint64_t)(rx_stream < 0 ? 0 : rx_stream));
+}
+
+/* Every stream must arrive whole: what a sender counted as sent is what
+ * its receiver verified.  Catches data lost at the end of a stream, which
+ * the pattern check alone cannot see.  0, or -1 with why filled. */
+static int match_streams(const struct thread_slot *slots, unsigned n, char *why, size_t len)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct bench_worker *tx = &slots[i].w;
+
+		if (tx->tx_stream < 0)
+			continue;
+		for (unsigned k = 0; k < n; k++) {
+			const struct bench_worker *rx = &slots[k].w;
+			uint64_t got = atomic_load(&rx->rx_bytes);
+
+			if (rx->rx_stream != tx->tx_stream)
+				continue;
+			if (got != tx->tx_bytes) {
+				snprintf(why, len, "stream %d: %s sent %llu bytes but %s received %llu", tx->tx_stream,
+					 tx->is_client ? "client" : "server", (unsigned long long)tx->tx_bytes,
+					 rx->is_client ? "client" : "server", (unsigned long long)got);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* After a failed start: stop, release the waiting workers and wake any
+ * blocked on a link whose peer thread never ran. */
+static void abort_start(struct bench_stream *st, struct bench_end *cli, struct bench_end *srv, unsigned links)
+{
+	atomic_store(&st->stop, true);
+	for (unsigned i = 0; i < links; i++) {
+		if (cli[i].fd >= 0)
+			shutdown(cli[i].fd, SHUT_RDWR);
+		if (srv[i].fd >= 0)
+			shutdown(srv[i].fd, SHUT_RDWR);
+	}
+}
+
+static void release_workers(struct bench_stream *st)
+{
+	pthread_mutex_lock(&st->go_lock);
+	st->go = true;
+	pthread_cond_broadcast(&st->go_cond);
+	pthread_mutex_unlock(&st->go_lock);
 }
 
 static uint64_t rx_total(struct thread_slot *slots, unsigned n)
@@ -242,9 +305,10 @@ void bench_stream_run(const struct bench_run *run, enum bench_path_id id, size_t
 	const struct bench_opts *o = run->o;
 	const struct bench_path *p = bench_path_get(id);
 	const char *name = bench_path_names[id];
-	unsigned links = o->links, n_slots = 0, i, opened = 0, n_iv = 0;
+	unsigned links = o->links, n_slots = 0, n_started = 0, i, opened = 0, n_iv = 0;
 	bool both = o->direction == DIR_BOTH;
-	struct bench_stream st = { .run = run, .path = p, .size = size, .file_fd = -1 };
+	struct bench_stream st = { .run = run, .path = p, .size = size, .file_fd = -1,
+				   .go_lock = PTHREAD_MUTEX_INITIALIZER, .go_cond = PTHREAD_COND_INITIALIZER };
 	struct bench_end *cli = calloc(links, sizeof(*cli)), *srv = calloc(links, sizeof(*srv));
 	struct thread_slot *slots = calloc(4 * (size_t)links, sizeof(*slots));
 	double t0, next, deadline, last_t, end = 0;
@@ -286,21 +350,38 @@ void bench_stream_run(const struct bench_run *run, enum bench_path_id id, size_t
 
 	for (i = 0; i < links; i++) {
 		/* Stream 2i runs client to server, 2i+1 back. */
+		int up = (int)(2 * i), down = both ? (int)(2 * i + 1) : -1;
+
 		if (p->duplex) {
-			add_worker(slots, &n_slots, &st, &cli[i], true, true, both, 2 * i, 2 * i + 1);
-			add_worker(slots, &n_slots, &st, &srv[i], false, both, true, 2 * i + 1, 2 * i);
+			add_worker(slots, &n_slots, &st, &cli[i], true, up, down);
+			add_worker(slots, &n_slots, &st, &srv[i], false, down, up);
 			continue;
 		}
-		add_worker(slots, &n_slots, &st, &cli[i], true, true, false, 2 * i, 0);
-		add_worker(slots, &n_slots, &st, &srv[i], false, false, true, 0, 2 * i);
+		add_worker(slots, &n_slots, &st, &cli[i], true, up, -1);
+		add_worker(slots, &n_slots, &st, &srv[i], false, -1, up);
 		if (both) {
-			add_worker(slots, &n_slots, &st, &srv[i], false, true, false, 2 * i + 1, 0);
-			add_worker(slots, &n_slots, &st, &cli[i], true, false, true, 0, 2 * i + 1);
+			add_worker(slots, &n_slots, &st, &srv[i], false, down, -1);
+			add_worker(slots, &n_slots, &st, &cli[i], true, -1, down);
+		}
+	}
+	for (; n_started < n_slots; n_started++) {
+		int err = pthread_create(&slots[n_started].t, NULL, worker_main, &slots[n_started]);
+
+		if (err) {
+			snprintf(r->reason, sizeof(r->reason), "starting worker thread %u of %u: %s (try fewer --links)",
+				 n_started + 1, n_slots, strerror(err));
+			r->failed = true;
+			abort_start(&st, cli, srv, links);
+			break;
 		}
 	}
 	t0 = bench_now();
-	for (i = 0; i < n_slots; i++)
-		pthread_create(&slots[i].t, NULL, worker_main, &slots[i]);
+	release_workers(&st);
+	if (r->failed) {
+		for (i = 0; i < n_started; i++)
+			pthread_join(slots[i].t, NULL);
+		goto out;
+	}
 	next = o->interval_s > 0 ? t0 + o->interval_s : 1e300;
 	deadline = t0 + o->time_s;
 	last_t = t0;
@@ -318,12 +399,15 @@ void bench_stream_run(const struct bench_run *run, enum bench_path_id id, size_t
 		if (now >= next && next <= deadline + 1e-9) {
 			uint64_t b = rx_total(slots, n_slots);
 
-			bench_print_interval(name, last_t - t0, next - t0, b - last_bytes);
+			/* Labelled with when the bytes were read, not when the
+			 * line was due: on a busy machine this thread wakes late. */
+			bench_print_interval(name, last_t - t0, now - t0, b - last_bytes);
 			if (r->iv && n_iv < BENCH_MAX_INTERVALS)
-				r->iv[n_iv++] = (struct bench_interval){ last_t - t0, next - t0, b - last_bytes };
+				r->iv[n_iv++] = (struct bench_interval){ last_t - t0, now - t0, b - last_bytes };
 			last_bytes = b;
-			last_t = next;
-			next += o->interval_s;
+			last_t = now;
+			while (next <= now)
+				next += o->interval_s;
 			continue;
 		}
 		sleep_until(atomic_load(&st.stop) ? now + 0.01 : (next < deadline ? next : deadline));
@@ -352,7 +436,9 @@ void bench_stream_run(const struct bench_run *run, enum bench_path_id id, size_t
 	}
 	r->gbit_min = r->gbit_max = r->gbit_s;
 	r->runs = 1;
-	if (r->failed)
+	if (!r->failed && match_streams(slots, n_slots, r->reason, sizeof(r->reason)) < 0)
+		r->failed = true;
+	else if (r->failed)
 		snprintf(r->reason, sizeof(r->reason), "%s", first_err[0] ? first_err : "failed");
 out:
 	for (i = 0; i < opened; i++) {

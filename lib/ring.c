@@ -565,8 +565,12 @@ KTL_API int ktl_ring_add(struct ktl_ring *r, struct ktl_conn *c, const struct kt
 
 KTL_API int ktl_ring_remove(struct ktl_ring *r, struct ktl_conn *c)
 {
-	struct ring_link *l = link_find(r, c);
+	struct ring_link *l;
 	int ret;
+
+	if (!r || !c)
+		return ktl_err(EINVAL, "ring: remove needs a ring and a connection");
+	l = link_find(r, c);
 
 	if (!l)
 		return ktl_err(ENOENT, "ring: peer %s is not on this ring", c->peer);
@@ -585,9 +589,14 @@ KTL_API int ktl_ring_remove(struct ktl_ring *r, struct ktl_conn *c)
 
 static struct ring_link *live_link(struct ktl_ring *r, struct ktl_conn *c, int *err)
 {
-	struct ring_link *l = link_find(r, c);
+	struct ring_link *l;
 
 	*err = 0;
+	if (!r || !c) {
+		*err = ktl_err(EINVAL, "ring: needs a ring and a connection, got %s", r ? "no connection" : "no ring");
+		return NULL;
+	}
+	l = link_find(r, c);
 	if (!l)
 		*err = ktl_err(ENOENT, "ring: peer %s is not on this ring", c->peer);
 	else if (c->fatal || l->ending)
@@ -618,6 +627,8 @@ KTL_API int ktl_ring_send(struct ktl_ring *r, struct ktl_conn *c, const void *bu
 
 	if (!l)
 		return err;
+	if (!buf && len)
+		return ktl_err(EINVAL, "peer %s: ring send of %zu bytes from a NULL buffer", c->peer, len);
 	s = ring_send_alloc(r);
 	if (!s)
 		return ktl_err(ENOMEM, "ring: out of memory");
@@ -655,7 +666,7 @@ KTL_API int ktl_ring_sendfile(struct ktl_ring *r, struct ktl_conn *c, int file_f
 
 KTL_API int ktl_ring_shutdown(struct ktl_ring *r, struct ktl_conn *c)
 {
-	struct ring_link *l = link_find(r, c);
+	struct ring_link *l = r && c ? link_find(r, c) : NULL;
 	struct ring_send *s;
 	int err;
 
@@ -676,6 +687,8 @@ KTL_API int ktl_ring_run(struct ktl_ring *r, int timeout_ms)
 {
 	int handled = 0, ret = 0;
 
+	if (!r)
+		return ktl_err(EINVAL, "ring: run needs a ring");
 	if (r->in_run)
 		return ktl_err(EBUSY, "ring: ktl_ring_run called from inside a ring callback");
 	r->in_run = true;

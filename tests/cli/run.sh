@@ -131,5 +131,55 @@ expect "info: kTLS line" "$T/info.out" "kTLS:"
 if grep -qE '^[0-9a-f]{128}$' "$T/gen/agency0/node0/node.nodeid"; then ok "certs: 128-hex node ID"
 else bad "certs" "no node ID"; fi
 
+# ---- ktlink bench: failures are failures (exit 1), bad options exit 2 -------
+BC=$FX/ecdsa
+"$K" bench --certs "$BC" --paths uring --links 128 --direction both --time 0.1 --interval 0 \
+  >"$T/b128.out" 2>&1
+expect_rc "bench 128 links both ways on rings: exit" $? 0
+if grep -qE '^uring +[0-9]+\.[0-9]+ ' "$T/b128.out"; then ok "bench 128 links: uring measured"
+else bad "bench 128 links" "no uring row: $(tail -5 "$T/b128.out")"; fi
+mkdir -p "$T/bc1/agency0" && cp -r "$BC/agency0/node1" "$T/bc1/agency0/"
+"$K" bench --certs "$T/bc1" --paths tcp --time 0.1 >/dev/null 2>"$T/bc1.err"
+expect_rc "bench without node0: exit" $? 1
+expect "bench without node0: reason" "$T/bc1.err" "no certificates in $T/bc1"
+cp -r "$BC" "$T/bc2" && echo garbage >"$T/bc2/agency0/node0/node.key"
+"$K" bench --certs "$T/bc2" --paths tcp --time 0.1 >/dev/null 2>"$T/bc2.err"
+expect_rc "bench corrupt key: exit" $? 1
+expect "bench corrupt key: reason" "$T/bc2.err" "do not make a link: ktlink config from $T/bc2/agency0/node0: key file"
+cp -r "$BC" "$T/bc3" && rm -rf "$T/bc3/agency0/node0" && cp -r "$FX/other-root/agency0/node0" "$T/bc3/agency0/"
+"$K" bench --certs "$T/bc3" --paths tcp --time 0.1 >/dev/null 2>"$T/bc3.err"
+expect_rc "bench foreign root: exit" $? 1
+expect "bench foreign root: reason" "$T/bc3.err" "do not make a link"
+"$K" bench --certs "$BC" --paths tcp --time 0.1 --json /proc/ktlink.json >"$T/bj.out" 2>"$T/bj.err"
+expect_rc "bench --json in /proc: usage exit" $? 2
+expect "bench --json in /proc: reason" "$T/bj.err" "--json: cannot write /proc/ktlink.json"
+if [ -s "$T/bj.out" ]; then bad "bench --json in /proc" "measured before refusing"; else ok "bench --json in /proc: refused first"; fi
+"$K" bench --certs "$BC" --paths tcp --time 0.1 --interval 0 --json /dev/full >/dev/null 2>"$T/bf.err"
+expect_rc "bench --json /dev/full: exit" $? 1
+expect "bench --json /dev/full: reason" "$T/bf.err" "writing /dev/full: No space left on device"
+"$K" bench --plot "$T" 2>"$T/bp.err"
+expect_rc "bench --plot DIR: usage exit" $? 2
+expect "bench --plot DIR: reason" "$T/bp.err" "does not end in .png"
+"$K" bench --paths tcp, 2>"$T/bpe.err"
+expect_rc "bench --paths tcp,: usage exit" $? 2
+expect "bench --paths tcp,: reason" "$T/bpe.err" "'tcp,' has an empty path name"
+"$K" bench --sweep=1k,1k 2>"$T/bsw.err"
+expect_rc "bench --sweep twice: usage exit" $? 2
+expect "bench --sweep twice: reason" "$T/bsw.err" "size 1024 is listed twice"
+(ulimit -n 600; "$K" bench --certs "$BC" --paths tcp --time 0.1 --interval 0 --scale 1000) >"$T/bs.out" 2>&1
+expect_rc "bench --scale over the fd limit: exit" $? 1
+expect "bench --scale over the fd limit: reason" "$T/bs.out" "1000 links need 2256 open files, the hard limit is 600"
+# A file name is data: gnuplot gets it quoted, and no shell sees it.
+if command -v gnuplot >/dev/null; then
+  png="a'b;system(\"touch pwned\");'.png"
+  (cd "$T" && "$(realpath "$OLDPWD/$K")" bench --certs "$(realpath "$OLDPWD/$BC")" --paths tcp --sweep 4k,16k \
+    --time 0.2 --interval 0.1 --plot "$png") >"$T/bpl.out" 2>&1
+  expect_rc "bench --plot odd name: exit" $? 0
+  png=$T/$png
+  if [ -e "$T/pwned" ]; then bad "bench --plot odd name" "the name ran a command"
+  elif [ -s "$png" ] && [ "$(head -c 4 "$png" | od -An -c | tr -d ' ')" = "211PNG" ]; then ok "bench --plot odd name: PNG, nothing run"
+  else bad "bench --plot odd name" "no PNG: $(tail -2 "$T/bpl.out")"; fi
+fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

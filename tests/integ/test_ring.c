@@ -875,7 +875,19 @@ static void test_errors(void **state)
 	make_pairs(1, KTL_KTLS_OFF, 0, cli, srv);
 	assert_int_equal(ktl_ring_new(&r, NULL), 0);
 	assert_int_equal(ktl_ring_send(r, cli[0], b, sizeof(b)), -ENOENT);
+	/* A caller whose link just closed may pass NULL: an error, not a crash. */
+	assert_int_equal(ktl_ring_send(r, NULL, b, sizeof(b)), -EINVAL);
+	assert_string_equal(ktl_last_error(), "ring: needs a ring and a connection, got no connection");
+	assert_int_equal(ktl_ring_send(NULL, cli[0], b, sizeof(b)), -EINVAL);
+	assert_string_equal(ktl_last_error(), "ring: needs a ring and a connection, got no ring");
+	assert_int_equal(ktl_ring_sendfile(r, NULL, 0, 0, 10), -EINVAL);
+	assert_int_equal(ktl_ring_shutdown(r, NULL), -EINVAL);
+	assert_int_equal(ktl_ring_remove(r, NULL), -EINVAL);
+	assert_int_equal(ktl_ring_remove(NULL, cli[0]), -EINVAL);
+	assert_int_equal(ktl_ring_run(NULL, 0), -EINVAL);
 	assert_int_equal(ktl_ring_add(r, cli[0], &ops, NULL), 0);
+	assert_int_equal(ktl_ring_send(r, cli[0], NULL, 5), -EINVAL);
+	assert_non_null(strstr(ktl_last_error(), ": ring send of 5 bytes from a NULL buffer"));
 	assert_int_equal(ktl_ring_add(r, cli[0], &ops, NULL), -EEXIST);
 	assert_int_equal(ktl_ring_sendfile(r, cli[0], 0, 0, 10), -EOPNOTSUPP);
 	assert_non_null(strstr(ktl_last_error(), "kernel TLS TX"));

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -72,7 +73,7 @@ static void test_everything_set(void **state)
 	struct bench_opts o;
 	const char *a[] = { "--paths", "tcp,gnutls,uring", "--time", "0.5", "--size", "64k", "--links", "2",
 			    "--tls", "1.2", "--cipher", "chacha20", "--direction", "both", "--repeat", "3",
-			    "--json", "out.json", "--plot", "p.png", "--handshakes", "--scale", "1000",
+			    "--json", "/tmp/ktlink-opts-test.json", "--plot", "/tmp/ktlink-opts-test.png", "--handshakes", "--scale", "1000",
 			    "--certs", "/tmp/c", "--interval", "0.25", NULL };
 
 	assert_int_equal(parse(&o, a), 0);
@@ -84,8 +85,10 @@ static void test_everything_set(void **state)
 	assert_int_equal(o.cipher, CIPHER_CHACHA20);
 	assert_int_equal(o.direction, DIR_BOTH);
 	assert_int_equal(o.repeat, 3);
-	assert_string_equal(o.json, "out.json");
-	assert_string_equal(o.plot, "p.png");
+	assert_string_equal(o.json, "/tmp/ktlink-opts-test.json");
+	assert_string_equal(o.plot, "/tmp/ktlink-opts-test.png");
+	/* Checked by trying, and not left behind. */
+	assert_int_equal(access(o.json, F_OK), -1);
 	assert_true(o.handshakes);
 	assert_int_equal(o.scale, 1000);
 	assert_string_equal(o.certs, "/tmp/c");
@@ -124,6 +127,8 @@ static void test_paths(void **state)
 	assert_int_equal(bench_parse_paths("tcp,quic", &m, &bad), -1);
 	assert_string_equal(bad, "quic");
 	assert_int_equal(bench_parse_paths("ktls-", &m, &bad), -1);
+	assert_int_equal(bench_parse_paths("tcp,", &m, &bad), -1);
+	assert_string_equal(bad, "");
 }
 
 static void test_usage_errors(void **state)
@@ -138,6 +143,15 @@ static void test_usage_errors(void **state)
 		{ "--scale", "-3", NULL },     { "--bogus", NULL },
 		{ "stray", NULL },             { "--size", "4k", "--sweep", NULL },
 		{ "--time", NULL },
+		{ "--paths", "tcp,", NULL },   { "--paths", ",tcp", NULL },
+		{ "--paths", "tcp,,uring", NULL }, { "--size", " 5", NULL },
+		{ "--links", " 2", NULL },     { "--time", " 1", NULL },
+		{ "--time", "1e9", NULL },     { "--sweep=1k,1k", NULL },
+		{ "--sweep=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", NULL },
+		{ "--handshakes=1", NULL },    { "--help=1", NULL },
+		{ "--certs", "", NULL },       { "--json", "", NULL },
+		{ "--json", "/", NULL },       { "--json", "/nonexistent-dir/x.json", NULL },
+		{ "--plot", "/tmp", NULL },    { "--plot", "x.svg", NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
