@@ -154,6 +154,9 @@ struct bench_path {
 	int (*sender)(struct bench_worker *w);
 	/* Optional: one thread per side doing both directions (rings). */
 	int (*duplex)(struct bench_worker *w);
+	/* Optional: the same, only for --direction both (a library whose
+	 * session takes no reads and writes from two threads at once). */
+	int (*both)(struct bench_worker *w);
 	/* What was negotiated, for the detail column. */
 	void (*describe)(struct bench_end *e, char *buf, size_t len);
 };

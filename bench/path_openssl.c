@@ -3,7 +3,10 @@
  * libssl (SSL_write/SSL_read), mutual authentication as ktlink does it.
  * Also used by handshake.c for OpenSSL's handshake rate. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,6 +17,7 @@
 
 #include "bench.h"
 #include "bench_ssl.h"
+#include "pattern.h"
 
 static void ssl_err(char *why, size_t len, const char *what)
 {
@@ -207,25 +211,128 @@ static void ossl_describe(struct bench_end *e, char *buf, size_t len)
 		 OpenSSL_version(OPENSSL_VERSION));
 }
 
-/* OpenSSL objects take no concurrent SSL_read and SSL_write, which the
- * two-thread "both" mode would need. */
-static int ossl_probe(const struct bench_run *run, char *why, size_t len)
+static int both_err(struct bench_worker *w, const char *what, uint64_t off, int err)
 {
-	if (run->o->direction != DIR_BOTH)
+	unsigned long e = ERR_get_error();
+	char buf[200] = "";
+
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return bench_fail(w, "%s at offset %llu: SSL error %d %s", what, (unsigned long long)off, err, buf);
+}
+
+/* One SSL_write (or the close_notify) moved on.  1 progress, 0 blocked
+ * (*ev says on what), -1 failed.  A write that blocked is finished before
+ * close_notify: part of its record may already be on the wire. */
+static int both_write(struct bench_worker *w, SSL *s, const unsigned char *buf, size_t size, bool *pending,
+		      bool *shut, short *ev)
+{
+	bool closing = !*pending && atomic_load_explicit(&w->st->stop, memory_order_relaxed);
+	size_t n = 0;
+	int rc, err;
+
+	if (closing) {
+		rc = SSL_shutdown(s);
+		if (rc >= 0) {
+			*shut = true;
+			return 1;
+		}
+	} else {
+		rc = SSL_write_ex(s, buf, size, &n);
+		if (rc == 1) {
+			*pending = false;
+			w->tx_bytes += n;
+			return 1;
+		}
+	}
+	err = SSL_get_error(s, rc);
+	if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+		*pending = !closing;
+		*ev |= err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
 		return 0;
-	snprintf(why, len, "--direction both: an OpenSSL SSL object cannot be read and written "
-			   "from two threads at once (not implemented with one thread)");
-	return 1;
+	}
+	return both_err(w, closing ? "SSL_shutdown" : "SSL_write", w->tx_bytes, err);
+}
+
+static int both_read(struct bench_worker *w, SSL *s, unsigned char *buf, size_t len, bool *eof, short *ev)
+{
+	size_t n = 0;
+	uint64_t off = atomic_load_explicit(&w->rx_bytes, memory_order_relaxed);
+	int rc = SSL_read_ex(s, buf, len, &n), err;
+
+	if (rc == 1) {
+		if (bench_check(w, buf, n, off) < 0)
+			return -1;
+		atomic_store_explicit(&w->rx_bytes, off + n, memory_order_relaxed);
+		return 1;
+	}
+	err = SSL_get_error(s, rc);
+	if (err == SSL_ERROR_ZERO_RETURN) {
+		*eof = true;
+		return 1;
+	}
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+		*ev |= err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+		return 0;
+	}
+	return both_err(w, "SSL_read", off, err);
+}
+
+/* --direction both: an SSL object takes no SSL_read and SSL_write from two
+ * threads at once, so one thread per side drives both on a non-blocking
+ * socket.  A write that would block is retried with the same buffer, as
+ * OpenSSL requires; the pattern for the next one is made only after it. */
+static int ossl_both(struct bench_worker *w)
+{
+	struct bench_end *e = w->e;
+	size_t size = w->st->size, rlen = size < 16384 ? 16384 : size;
+	unsigned char *tx = malloc(size), *rx = malloc(rlen);
+	bool shut = false, eof = false, pending = false;
+	int ret = 0;
+
+	if (!tx || !rx || fcntl(e->fd, F_SETFL, fcntl(e->fd, F_GETFL) | O_NONBLOCK) < 0) {
+		ret = bench_fail(w, "set-up: %s", !tx || !rx ? "out of memory" : strerror(errno));
+		goto out;
+	}
+	pattern_fill(tx, size, 0, w->tx_seed);
+	while (!shut || !eof) {
+		short ev = 0;
+		int wr = 0, rd = 0;
+
+		if (!shut) {
+			uint64_t before = w->tx_bytes;
+
+			wr = both_write(w, e->tls, tx, size, &pending, &shut, &ev);
+			if (wr > 0 && w->tx_bytes != before)
+				pattern_fill(tx, size, w->tx_bytes, w->tx_seed);
+		}
+		if (wr >= 0 && !eof)
+			rd = both_read(w, e->tls, rx, rlen, &eof, &ev);
+		if (wr < 0 || rd < 0) {
+			ret = -1;
+			break;
+		}
+		if (!wr && !rd && poll(&(struct pollfd){ .fd = e->fd, .events = ev ? ev : POLLIN }, 1, 100) < 0 &&
+		    errno != EINTR) {
+			ret = bench_fail(w, "poll: %s", strerror(errno));
+			break;
+		}
+	}
+out:
+	free(tx);
+	free(rx);
+	return ret;
 }
 
 const struct bench_path bench_path_openssl = {
 	.id = BP_OPENSSL,
 	.desc = "OpenSSL 3 libssl SSL_write/SSL_read",
-	.probe = ossl_probe,
 	.open = ossl_open,
 	.send = ossl_send,
 	.recv = ossl_recv,
 	.shut = ossl_shut,
 	.close = ossl_close,
+	.both = ossl_both,
 	.describe = ossl_describe,
 };

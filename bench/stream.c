@@ -162,6 +162,7 @@ static void *worker_main(void *arg)
 	struct thread_slot *s = arg;
 	struct bench_worker *w = &s->w;
 	const struct bench_path *p = w->st->path;
+	int (*duplex)(struct bench_worker *) = w->do_send && w->do_recv && p->both ? p->both : p->duplex;
 	double c0;
 
 	pthread_mutex_lock(&w->st->go_lock);
@@ -169,8 +170,8 @@ static void *worker_main(void *arg)
 		pthread_cond_wait(&w->st->go_cond, &w->st->go_lock);
 	pthread_mutex_unlock(&w->st->go_lock);
 	c0 = bench_thread_cpu();
-	if (p->duplex)
-		p->duplex(w);
+	if (duplex)
+		duplex(w);
 	else if (w->do_send)
 		(p->sender ? p->sender : bench_send_loop)(w);
 	else
@@ -352,7 +353,7 @@ void bench_stream_run(const struct bench_run *run, enum bench_path_id id, size_t
 		/* Stream 2i runs client to server, 2i+1 back. */
 		int up = (int)(2 * i), down = both ? (int)(2 * i + 1) : -1;
 
-		if (p->duplex) {
+		if (p->duplex || (both && p->both)) {
 			add_worker(slots, &n_slots, &st, &cli[i], true, up, down);
 			add_worker(slots, &n_slots, &st, &srv[i], false, down, up);
 			continue;

@@ -138,6 +138,11 @@ BC=$FX/ecdsa
 expect_rc "bench 128 links both ways on rings: exit" $? 0
 if grep -qE '^uring +[0-9]+\.[0-9]+ ' "$T/b128.out"; then ok "bench 128 links: uring measured"
 else bad "bench 128 links" "no uring row: $(tail -5 "$T/b128.out")"; fi
+"$K" bench --certs "$BC" --paths openssl --links 2 --direction both --time 0.3 --interval 0 \
+  >"$T/bob.out" 2>&1
+expect_rc "bench openssl both ways: exit" $? 0
+if grep -qE '^openssl +[0-9]+\.[0-9]+ ' "$T/bob.out"; then ok "bench openssl both ways: measured"
+else bad "bench openssl both ways" "no openssl row: $(tail -5 "$T/bob.out")"; fi
 mkdir -p "$T/bc1/agency0" && cp -r "$BC/agency0/node1" "$T/bc1/agency0/"
 "$K" bench --certs "$T/bc1" --paths tcp --time 0.1 >/dev/null 2>"$T/bc1.err"
 expect_rc "bench without node0: exit" $? 1
