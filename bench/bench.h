@@ -248,6 +248,9 @@ double bench_paired_ratio(const struct bench_result *a, const struct bench_resul
 /* handshake.c, scale.c */
 void bench_handshakes(struct bench_run *run);
 void bench_scale(struct bench_run *run);
+/* Before anything runs: can this process hold --scale's links (open
+ * files)?  Raises the soft limit as needed; 0, or -1 with why filled. */
+int bench_scale_check(const struct bench_opts *o, char *why, size_t len);
 
 /* report.c, json.c, plot.c */
 void bench_print_interval(const char *name, double t0, double t1, uint64_t bytes);

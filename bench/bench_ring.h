@@ -47,4 +47,8 @@ int bench_ring_attach(struct ring_side *side);
  * Returns 0, or -1 with the worker failed. */
 int bench_ring_drive(struct ring_side *side);
 
+/* After a failure: shuts the sockets of this side's live links, so the
+ * peer side's ring sees them end instead of waiting for them forever. */
+void bench_ring_abort(struct ring_side *side);
+
 #endif

@@ -136,6 +136,14 @@ int cmd_bench_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (find_certs(&run) < 0)
 		return 1;
+	{
+		char why[256];
+
+		if (bench_scale_check(&o, why, sizeof(why)) < 0) {
+			fprintf(stderr, "ktlink bench: --scale %u: %s\n", o.scale, why);
+			return 1;
+		}
+	}
 	machine(&run);
 	bench_print_setup(&run);
 	run.res = calloc((size_t)o.n_sizes * BP_COUNT, sizeof(*run.res));

@@ -130,7 +130,7 @@ static void *server_thread(void *arg)
 
 static void run_lib(struct bench_run *run, const struct hs_lib *lib, struct bench_hs_result *res)
 {
-	unsigned n = run->nproc > 0 ? (unsigned)run->nproc : 1, i;
+	unsigned n = run->nproc > 0 ? (unsigned)run->nproc : 1, i, n_cli = 0, n_srv = 0;
 	struct hs_shared sh = { .lib = lib, .lfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct hs_thread cli[64], srv[64];
 	socklen_t al = sizeof(sh.addr);
@@ -162,18 +162,32 @@ static void run_lib(struct bench_run *run, const struct hs_lib *lib, struct benc
 	t0 = bench_now();
 	sh.deadline = t0 + run->o->time_s;
 	for (i = 0; i < n; i++) {
+		int err;
+
 		srv[i].sh = cli[i].sh = &sh;
-		pthread_create(&srv[i].t, NULL, server_thread, &srv[i]);
-		pthread_create(&cli[i].t, NULL, client_thread, &cli[i]);
+		err = pthread_create(&srv[i].t, NULL, server_thread, &srv[i]);
+		if (!err && (err = pthread_create(&cli[i].t, NULL, client_thread, &cli[i])) != 0) {
+			/* Its server thread leaves when the listener is shut. */
+			n_srv = i + 1;
+		}
+		if (err) {
+			snprintf(res->reason, sizeof(res->reason), "starting handshake threads: %s", strerror(err));
+			sh.deadline = 0; /* the clients already running stop */
+			break;
+		}
+		n_srv = n_cli = i + 1;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n_cli; i++)
 		pthread_join(cli[i].t, NULL);
 	res->seconds = bench_now() - t0;
 	/* Let the servers finish the links already accepted, then stop them. */
 	usleep(100 * 1000);
 	shutdown(sh.lfd, SHUT_RDWR);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n_srv; i++)
 		pthread_join(srv[i].t, NULL);
+	if (n_cli < n)
+		goto out;
+	for (i = 0; i < n; i++) {
 		res->handshakes += cli[i].ok;
 		res->failures += cli[i].bad + srv[i].bad;
 		res->cpu_client += cli[i].cpu;

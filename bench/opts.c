@@ -110,7 +110,8 @@ int bench_parse_size_list(const char *s, size_t *out, unsigned max)
 	char buf[512], *tok, *save = NULL;
 	unsigned n = 0;
 
-	if (!s || strlen(s) >= sizeof(buf))
+	/* strtok would skip an empty item ("1k,,4k", "1k,"): a typo. */
+	if (!s || strlen(s) >= sizeof(buf) || *s == ',' || strstr(s, ",,") || (*s && s[strlen(s) - 1] == ','))
 		return -1;
 	strcpy(buf, s);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -244,9 +245,13 @@ static int check_output(const char *opt, const char *path, const char *suffix)
 		return usage_err("%s: the file name is too long", opt);
 	if (suffix && (n <= strlen(suffix) || strcasecmp(path + n - strlen(suffix), suffix)))
 		return usage_err("%s: '%s' does not end in %s", opt, path, suffix);
+	for (const char *c = path; *c; c++)
+		if (iscntrl((unsigned char)*c))
+			return usage_err("%s: the file name has a control character", opt);
 	if (path[n - 1] == '/' || (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)))
 		return usage_err("%s: '%s' is a directory", opt, path);
-	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISCHR(sb.st_mode) && !S_ISFIFO(sb.st_mode))
+	/* A FIFO would block the open until a reader comes. */
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISCHR(sb.st_mode))
 		return usage_err("%s: '%s' is not a regular file", opt, path);
 	if (!slash)
 		snprintf(dir, sizeof(dir), ".");
@@ -382,6 +387,14 @@ int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 		case O_PLOT:
 			if (check_output("--plot", a, ".png"))
 				return 2;
+			/* gnuplot's data and script go beside the picture. */
+			for (u = 0; u < 2; u++) {
+				char side[4200];
+
+				snprintf(side, sizeof(side), "%s.%s", a, u ? "gp" : "dat");
+				if (check_output("--plot", side, NULL))
+					return 2;
+			}
 			o->plot = a;
 			break;
 		case O_HANDSHAKES:
@@ -416,7 +429,15 @@ int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 		return usage_err("unexpected argument '%s'", argv[optind]);
 	if (size_set && sweep)
 		return usage_err("--size and --sweep exclude each other");
-	if (o->plot && !sweep && o->interval_s == 0)
-		return usage_err("--plot draws the progress intervals (or sizes with --sweep): not with --interval 0");
+	if (o->plot && !sweep && (o->interval_s == 0 || o->interval_s > o->time_s))
+		return usage_err("--plot draws the progress intervals (or sizes with --sweep): --interval must be "
+				 "above 0 and at most --time");
+	if (o->json && o->plot) {
+		size_t n = strlen(o->plot);
+
+		if (!strcmp(o->json, o->plot) ||
+		    (!strncmp(o->json, o->plot, n) && (!strcmp(o->json + n, ".dat") || !strcmp(o->json + n, ".gp"))))
+			return usage_err("--json %s would be overwritten by --plot %s", o->json, o->plot);
+	}
 	return 0;
 }

@@ -122,7 +122,15 @@ int bench_ktl_pair(const struct bench_run *run, int ktls_mode, struct bench_end 
 	}
 	h.cfg = scfg;
 	h.fd = s;
-	pthread_create(&t, NULL, server_hs_thread, &h);
+	rc = pthread_create(&t, NULL, server_hs_thread, &h);
+	if (rc) {
+		snprintf(why, len, "starting the server handshake thread: %s", strerror(rc));
+		close(c);
+		close(s);
+		ktl_config_free(ccfg);
+		ktl_config_free(scfg);
+		return -1;
+	}
 	rc = ktl_wrap_fd(&cc, ccfg, c, KTL_CLIENT);
 	if (rc < 0)
 		snprintf(why, len, "client handshake: %s", ktl_last_error());

@@ -134,7 +134,15 @@ static int ossl_open(const struct bench_run *run, struct bench_end *cli, struct 
 		return -1;
 	}
 	h.fd = s;
-	pthread_create(&t, NULL, srv_hs_thread, &h);
+	errno = pthread_create(&t, NULL, srv_hs_thread, &h);
+	if (errno) {
+		snprintf(why, len, "starting the server handshake thread: %s", strerror(errno));
+		close(c);
+		close(s);
+		SSL_CTX_free(cctx);
+		SSL_CTX_free(sctx);
+		return -1;
+	}
 	cs = bench_ssl_handshake(cctx, c, false, why, len);
 	if (!cs)
 		shutdown(s, SHUT_RDWR);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "bench.h"
 #include "bench_ring.h"
@@ -110,7 +111,14 @@ int bench_ring_attach(struct ring_side *s)
 	return ktl_ring_run(s->ring, 0) < 0 ? bench_fail(s->w, "ktl_ring_run: %s", ktl_last_error()) : 0;
 }
 
-int bench_ring_drive(struct ring_side *s)
+void bench_ring_abort(struct ring_side *s)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->links[i].c)
+			shutdown(ktl_fd(s->links[i].c), SHUT_RDWR);
+}
+
+static int drive(struct ring_side *s)
 {
 	struct bench_worker *w = s->w;
 	unsigned i;
@@ -155,6 +163,15 @@ int bench_ring_drive(struct ring_side *s)
 	return w->failed ? -1 : 0;
 }
 
+int bench_ring_drive(struct ring_side *s)
+{
+	int ret = drive(s);
+
+	if (ret < 0 || s->w->failed)
+		bench_ring_abort(s);
+	return ret;
+}
+
 static void free_side(struct ring_side *s)
 {
 	unsigned i, k;
@@ -175,8 +192,10 @@ static int ring_duplex(struct bench_worker *w)
 	struct ring_side side = { .w = w, .links = &link, .n = 1, .size = w->st->size };
 	int ret;
 
+	/* Bounded in bytes: all of it drains after the stop, and with many
+	 * links of large messages two each would outlast --time by far. */
 	side.depth = (unsigned)(256 * 1024 / side.size);
-	side.depth = side.depth < 2 ? 2 : side.depth > 64 ? 64 : side.depth;
+	side.depth = side.depth < 1 ? 1 : side.depth > 64 ? 64 : side.depth;
 	ret = bench_ring_drive(&side);
 	/* Links still attached (after a failure) are detached, not closed;
 	 * the path's close() then closes them. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -139,7 +140,7 @@ static int run_gnuplot(const char *gp)
 
 int bench_plot(const struct bench_run *run, const char *png)
 {
-	char dat[4200], gp[4200];
+	char dat[4200], gp[4200], abs_png[8400], abs_dat[8410], cwd[4096];
 	FILE *d, *g;
 	bool measured;
 	unsigned n;
@@ -147,6 +148,13 @@ int bench_plot(const struct bench_run *run, const char *png)
 
 	snprintf(dat, sizeof(dat), "%s.dat", png);
 	snprintf(gp, sizeof(gp), "%s.gp", png);
+	/* The script names its files by absolute path, so it runs again
+	 * from anywhere: gnuplot FILE.png.gp redraws the picture. */
+	if (png[0] != '/' && getcwd(cwd, sizeof(cwd)))
+		snprintf(abs_png, sizeof(abs_png), "%s/%s", cwd, png);
+	else
+		snprintf(abs_png, sizeof(abs_png), "%s", png);
+	snprintf(abs_dat, sizeof(abs_dat), "%s.dat", abs_png);
 	d = fopen(dat, "w");
 	if (!d) {
 		fprintf(stderr, "ktlink bench: --plot: cannot write %s: %s\n", dat, strerror(errno));
@@ -157,7 +165,7 @@ int bench_plot(const struct bench_run *run, const char *png)
 		fprintf(stderr, "ktlink bench: --plot: writing %s: %s\n", dat, strerror(errno));
 		return -1;
 	}
-	if (!measured) {
+	if (!measured || (!n && run->o->n_sizes < 2)) {
 		/* Every path failed or none was available: the run says why. */
 		fprintf(stderr, "ktlink bench: --plot: no path measured anything to plot; no %s\n", png);
 		remove(dat);
@@ -168,7 +176,7 @@ int bench_plot(const struct bench_run *run, const char *png)
 		fprintf(stderr, "ktlink bench: --plot: cannot write %s: %s\n", gp, strerror(errno));
 		return -1;
 	}
-	write_script(run, g, png, dat, n);
+	write_script(run, g, abs_png, abs_dat, n);
 	if (fclose(g) != 0) {
 		fprintf(stderr, "ktlink bench: --plot: writing %s: %s\n", gp, strerror(errno));
 		return -1;

@@ -68,7 +68,8 @@ static void *drive_thread(void *arg)
 	struct driver *d = arg;
 	double c0 = bench_thread_cpu();
 
-	bench_ring_attach(&d->side);
+	if (bench_ring_attach(&d->side) < 0)
+		bench_ring_abort(&d->side);
 	atomic_fetch_add(d->ready, 1);
 	while (!atomic_load(d->go))
 		usleep(1000);
@@ -101,6 +102,11 @@ static int raise_nofile(unsigned need, char *why, size_t len)
 		return -1;
 	}
 	return 0;
+}
+
+int bench_scale_check(const struct bench_opts *o, char *why, size_t len)
+{
+	return o->scale ? raise_nofile(2 * o->scale + 256, why, len) : 0;
 }
 
 /* Each link carries its own stream: a byte delivered on the wrong link

@@ -390,14 +390,20 @@ void bench_stream_run(const struct bench_run *run, enum bench_path_id id, size_t
 	for (;;) {
 		unsigned done = 0;
 		double now = bench_now();
+		bool last = false;
 
 		for (i = 0; i < n_slots; i++)
 			done += atomic_load(&slots[i].done);
 		if (done == n_slots)
 			break;
-		if (!atomic_load(&st.stop) && now >= deadline)
+		if (!atomic_load(&st.stop) && now >= deadline) {
 			atomic_store(&st.stop, true);
-		if (now >= next && next <= deadline + 1e-9) {
+			/* The last, partial interval runs up to the stop, as
+			 * iperf3 prints it; what drains after the stop is only
+			 * in the summary. */
+			last = o->interval_s > 0 && now - last_t > 1e-3;
+		}
+		if (last || (now >= next && next <= deadline + 1e-9)) {
 			uint64_t b = rx_total(slots, n_slots);
 
 			/* Labelled with when the bytes were read, not when the

@@ -6,11 +6,11 @@
 set -euo pipefail
 umask 077
 
-PROG=ktlink-certs
+PROG=${KTLINK_CERTS_PROG:-ktlink-certs}
 
 usage() {
 	echo "Usage: ${KTLINK_CERTS_PROG:-ktlink-certs} [options]"
-	cat <<'EOF'
+	cat <<EOF
 
 Generate a FISCO BCOS style certificate layout: one root CA, one or more
 agencies (intermediate CAs signed by the root) and N nodes per agency.
@@ -46,8 +46,8 @@ Ed25519 -> the raw public key (64); RSA -> SHA-256 of the DER
 SubjectPublicKeyInfo (64).
 
 Examples:
-  ktlink-certs --out nodes --agencies 2 --nodes 4
-  ktlink-certs --out nodes --revoke agency0/node1
+  $PROG --out nodes --agencies 2 --nodes 4
+  $PROG --out nodes --revoke agency0/node1
 EOF
 }
 

@@ -178,9 +178,11 @@ struct ktl_ring_ops {
 				     one receive buffer per link (the fallback
 				     older kernels get; for tests and benches) */
 
+#define KTL_RING_BUF_MAX (16u << 20)
+
 struct ktl_ring_params {
 	unsigned entries;    /* SQ size; 0: 256 */
-	unsigned buf_size;   /* receive buffer size; 0: 64 KiB */
+	unsigned buf_size;   /* receive buffer size, 4 KiB to KTL_RING_BUF_MAX; 0: 64 KiB */
 	unsigned n_bufs;     /* receive buffers shared by all links; 0: 64 */
 	unsigned flags;      /* KTL_RING_* */
 };
@@ -199,8 +201,10 @@ struct ktl_ring_stats {
 /* Create the ring on the thread that will run it. */
 int ktl_ring_new(struct ktl_ring **out, const struct ktl_ring_params *params);
 /* Links still attached are detached (not closed), as by ktl_ring_remove.
- * Not from inside a callback. */
+ * From inside a callback the ring is freed when ktl_ring_run returns; no
+ * callback runs after it, and data already received is kept for ktl_recv. */
 void ktl_ring_free(struct ktl_ring *r);
+/* ops->on_data is required.  A conn is on one ring at a time (-EBUSY). */
 int ktl_ring_add(struct ktl_ring *r, struct ktl_conn *c, const struct ktl_ring_ops *ops, void *user);
 /* Takes c off the ring without closing it: waits for its I/O in flight,
  * writes out sends still queued (blocking; no on_sent), and keeps data

@@ -17,7 +17,7 @@ static const unsigned char secp256k1_oid[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x0
 /* OID 1.2.156.10197.1.301 (SM2), FISCO's national-crypto mode. */
 static const unsigned char sm2_oid[] = { 0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d };
 
-static const char regen_hint[] = "regenerate the node with certs/ktlink-certs.sh (ECDSA P-256, Ed25519 or RSA)";
+static const char regen_hint[] = "regenerate the node with ktlink certs (ECDSA P-256, Ed25519 or RSA)";
 
 int ktl_priority_string(unsigned protocols, unsigned ciphers, char *buf, size_t len)
 {

@@ -97,6 +97,7 @@ struct ktl_conn {
 	size_t rx_cbuf_len, rx_cbuf_off;
 	bool rx_big;                  /* the last record body read was large */
 
+	struct ktl_ring *ring;        /* the io_uring engine driving it, or NULL */
 	bool wr_shut;                 /* close_notify sent */
 	bool rd_eof;                  /* close_notify received */
 	/* First error that broke the link (negative), sticky.  Receive

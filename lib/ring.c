@@ -279,6 +279,7 @@ static void unlink_link(struct ring_link *l)
 		l->dirty = false;
 	}
 	map_del(r, l);
+	l->c->ring = NULL;
 	if (l->lprev)
 		l->lprev->lnext = l->lnext;
 	else
@@ -331,6 +332,7 @@ static void link_end(struct ring_link *l)
 	const struct ktl_ring_ops *ops = l->ops;
 	void *user = l->user;
 	int code = l->ending ? l->end_code : 0;
+	bool r_freeing = l->r->free_asked;
 	char msg[KTL_MSG_MAX];
 
 	snprintf(msg, sizeof(msg), "%s", l->end_msg);
@@ -338,7 +340,7 @@ static void link_end(struct ring_link *l)
 		link_free(l);
 	if (code)
 		ktl_err_msg(-code, msg);
-	if (ops->on_close)
+	if (ops->on_close && !r_freeing)
 		ops->on_close(c, user, code);
 }
 
@@ -450,9 +452,15 @@ KTL_API int ktl_ring_new(struct ktl_ring **out, const struct ktl_ring_params *pa
 	bool mshot;
 	int ret;
 
+	if (!out)
+		return ktl_err(EINVAL, "ring: new needs somewhere to put the ring");
 	*out = NULL;
 	if (p.buf_size && p.buf_size < 4096)
 		return ktl_err(EINVAL, "ring: buf_size %u is below 4096", p.buf_size);
+	/* One receive is at most a few records; the kernel caps a receive
+	 * below 2 GiB anyway, so a larger size fails only later, per link. */
+	if (p.buf_size > KTL_RING_BUF_MAX)
+		return ktl_err(EINVAL, "ring: buf_size %u is above %u", p.buf_size, KTL_RING_BUF_MAX);
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return ktl_err(ENOMEM, "ring: out of memory");
@@ -504,6 +512,12 @@ KTL_API void ktl_ring_free(struct ktl_ring *r)
 
 	if (!r)
 		return;
+	/* From a callback the ring is still in use below us: ktl_ring_run
+	 * frees it once the callback returns, and runs no further ones. */
+	if (r->in_run) {
+		r->free_asked = true;
+		return;
+	}
 	while (r->links) {
 		struct ring_link *l = r->links;
 
@@ -529,10 +543,15 @@ KTL_API int ktl_ring_add(struct ktl_ring *r, struct ktl_conn *c, const struct kt
 {
 	struct ring_link *l;
 
-	if (!r || !c || !ops)
-		return ktl_err(EINVAL, "ring: add needs a ring, a connection and ops");
+	if (!r || !c || !ops || !ops->on_data)
+		return ktl_err(EINVAL, "ring: add needs a ring, a connection and ops with on_data");
+	if (r->free_asked)
+		return ktl_err(EBADF, "ring: add to a ring being freed");
 	if (link_find(r, c))
 		return ktl_err(EEXIST, "ring: peer %s is already on this ring", c->peer);
+	/* Two rings would each take over the GnuTLS transport and race. */
+	if (c->ring)
+		return ktl_err(EBUSY, "ring: peer %s is already on another ring", c->peer);
 	if (c->fatal)
 		return ktl_err(-c->fatal, "peer %s: link already failed: %s", c->peer, ktl_strerror(c->fatal));
 	if (r->count >= r->map_size && map_grow(r) < 0)
@@ -555,6 +574,7 @@ KTL_API int ktl_ring_add(struct ktl_ring *r, struct ktl_conn *c, const struct kt
 		r->links->lprev = l;
 	r->links = l;
 	r->count++;
+	c->ring = r;
 	if (!c->tx_kernel || !c->rx_kernel)
 		gnutls_transport_set_ptr(c->s, l);
 	ring_rx_attach(l);
@@ -710,6 +730,8 @@ KTL_API int ktl_ring_run(struct ktl_ring *r, int timeout_ms)
 		return ktl_err(-ret, "ring: io_uring_enter: %s", strerror(-ret));
 	}
 	reap(r);
+	/* After a ktl_ring_free from a callback the rest is still handled:
+	 * received data goes to the links' carry buffers, no callbacks. */
 	while (r->q_head < r->q_len) {
 		struct ring_cqe e = r->q[r->q_head++];
 
@@ -719,6 +741,11 @@ KTL_API int ktl_ring_run(struct ktl_ring *r, int timeout_ms)
 		handled++;
 	}
 	r->q_head = r->q_len = 0;
+	if (r->free_asked) {
+		r->in_run = false;
+		ktl_ring_free(r);
+		return handled;
+	}
 	/* Callbacks queued sends and completions freed buffers: prepare the
 	 * next batch now; the next run submits it in one go. */
 	flush_dirty(r);
@@ -728,11 +755,17 @@ KTL_API int ktl_ring_run(struct ktl_ring *r, int timeout_ms)
 
 KTL_API unsigned ktl_ring_count(const struct ktl_ring *r)
 {
-	return r->count;
+	return r ? r->count : 0;
 }
 
 KTL_API void ktl_ring_get_stats(const struct ktl_ring *r, struct ktl_ring_stats *out)
 {
+	if (!out)
+		return;
+	if (!r) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
 	*out = r->st;
 	out->recv_multishot = r->use_br;
 	out->buf_ring = r->use_br;

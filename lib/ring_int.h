@@ -129,6 +129,7 @@ struct ktl_ring {
 	unsigned n_bufs;
 	unsigned flags;               /* KTL_RING_* from the params */
 	bool in_run;
+	bool free_asked;              /* ktl_ring_free from a callback: freed when the run ends */
 
 	/* shared receive buffers (provided-buffer ring) */
 	struct io_uring_buf_ring *br;

@@ -94,8 +94,10 @@ static int carry_append(struct ktl_conn *c, const void *p, size_t n)
 
 static void deliver(struct ring_link *l, const void *p, size_t n)
 {
-	if (l->detaching) {
-		if (l->absorb && carry_append(l->c, p, n) < 0)
+	/* Off the ring, or the ring freed from a callback: what arrived is
+	 * kept for ktl_recv, as ktl_ring_remove promises. */
+	if (l->detaching || l->r->free_asked) {
+		if ((l->absorb || !l->detaching) && carry_append(l->c, p, n) < 0)
 			ring_link_fail(l, ktl_err(ENOMEM, "peer %s: out of memory keeping received data",
 						  l->c->peer));
 		return;

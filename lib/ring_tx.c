@@ -53,7 +53,7 @@ static struct ring_send *pop_head(struct ring_link *l)
 
 static void call_sent(struct ring_link *l, size_t len)
 {
-	if (!l->ops->on_sent)
+	if (!l->ops->on_sent || l->r->free_asked)
 		return;
 	l->cb_depth++;
 	l->ops->on_sent(l->c, l->user, len);

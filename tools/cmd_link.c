@@ -468,8 +468,17 @@ int cmd_serve_main(int argc, char **argv)
 		errmsg("%s", ktl_last_error());
 		goto out;
 	}
-	if (lo.verbose)
-		fprintf(stderr, "ktlink: listening on %s:%s\n", a.listen ? a.listen : "*", a.port);
+	if (lo.verbose) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		unsigned port = 0;
+
+		/* --port 0 lets the kernel choose: say which it chose. */
+		if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
+			port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							      : ((struct sockaddr_in *)&ss)->sin_port);
+		fprintf(stderr, "ktlink: listening on %s:%u\n", a.listen ? a.listen : "*", port);
+	}
 	r = ktl_accept(&c, cfg, lfd);
 	close(lfd);
 	if (r < 0) {

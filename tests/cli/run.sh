@@ -173,7 +173,7 @@ expect_rc "bench --sweep twice: usage exit" $? 2
 expect "bench --sweep twice: reason" "$T/bsw.err" "size 1024 is listed twice"
 (ulimit -n 600; "$K" bench --certs "$BC" --paths tcp --time 0.1 --interval 0 --scale 1000) >"$T/bs.out" 2>&1
 expect_rc "bench --scale over the fd limit: exit" $? 1
-expect "bench --scale over the fd limit: reason" "$T/bs.out" "1000 links need 2256 open files, the hard limit is 600"
+expect "bench --scale over the fd limit: reason" "$T/bs.out" "--scale 1000: 1000 links need 2256 open files, the hard limit is 600"
 # A file name is data: gnuplot gets it quoted, and no shell sees it.
 if command -v gnuplot >/dev/null; then
   png="a'b;system(\"touch pwned\");'.png"

@@ -885,6 +885,26 @@ static void test_errors(void **state)
 	assert_int_equal(ktl_ring_remove(r, NULL), -EINVAL);
 	assert_int_equal(ktl_ring_remove(NULL, cli[0]), -EINVAL);
 	assert_int_equal(ktl_ring_run(NULL, 0), -EINVAL);
+	assert_int_equal(ktl_ring_new(NULL, NULL), -EINVAL);
+	assert_int_equal(ktl_ring_count(NULL), 0);
+	{
+		struct ktl_ring_params big = { .buf_size = KTL_RING_BUF_MAX + 1 };
+		struct ktl_ring *r2 = (struct ktl_ring *)&big;
+		static const struct ktl_ring_ops no_data = { NULL, NULL, NULL };
+
+		assert_int_equal(ktl_ring_new(&r2, &big), -EINVAL);
+		assert_null(r2);
+		assert_non_null(strstr(ktl_last_error(), "is above"));
+		assert_int_equal(ktl_ring_add(r, cli[0], &no_data, NULL), -EINVAL);
+		assert_int_equal(ktl_ring_count(r), 0);
+		/* One conn, one ring: a second would rewire its transport. */
+		assert_int_equal(ktl_ring_new(&r2, NULL), 0);
+		assert_int_equal(ktl_ring_add(r2, cli[0], &ops, NULL), 0);
+		assert_int_equal(ktl_ring_add(r, cli[0], &ops, NULL), -EBUSY);
+		assert_non_null(strstr(ktl_last_error(), "is already on another ring"));
+		assert_int_equal(ktl_ring_remove(r2, cli[0]), 0);
+		ktl_ring_free(r2);
+	}
 	assert_int_equal(ktl_ring_add(r, cli[0], &ops, NULL), 0);
 	assert_int_equal(ktl_ring_send(r, cli[0], NULL, 5), -EINVAL);
 	assert_non_null(strstr(ktl_last_error(), ": ring send of 5 bytes from a NULL buffer"));
@@ -898,6 +918,61 @@ static void test_errors(void **state)
 	assert_int_equal(ktl_send(cli[0], "ping", 4), 4);
 	assert_int_equal(ktl_recv(srv[0], b, sizeof(b)), 4);
 	ktl_ring_free(r);
+	ktl_close(cli[0]);
+	ktl_close(srv[0]);
+}
+
+/* ktl_ring_free from inside on_data: the ring goes when the callback
+ * returns, no callback runs after, and what had arrived stays readable. */
+struct free_cb {
+	struct ktl_ring *r;
+	uint8_t *back;
+	size_t got;
+	int calls;
+};
+
+static void free_on_data(struct ktl_conn *c, void *user, const void *buf, size_t len)
+{
+	struct free_cb *f = user;
+
+	f->calls++;
+	memcpy(f->back + f->got, buf, len);
+	f->got += len;
+	ktl_ring_free(f->r);
+}
+
+static void test_free_in_callback(void **state)
+{
+	static const struct ktl_ring_ops fops = { free_on_data, NULL, NULL };
+	struct ktl_conn *cli[1], *srv[1];
+	static uint8_t big[100000], back[100000];
+	struct free_cb f = { .back = back };
+	size_t off = 0;
+	int ret;
+
+	make_pairs(1, KTL_KTLS_OFF, 0, cli, srv);
+	tu_fill(big, sizeof(big), 0, 7);
+	assert_int_equal(ktl_ring_new(&f.r, NULL), 0);
+	assert_int_equal(ktl_ring_add(f.r, srv[0], &fops, &f), 0);
+	/* Many records in the socket before the ring looks: one buffer
+	 * holds several, so on_data would be called again without the guard. */
+	for (size_t i = 0; i < sizeof(big); i += 1000)
+		assert_int_equal(ktl_send(cli[0], big + i, 1000), 1000);
+	do
+		ret = ktl_ring_run(f.r, 1000);
+	while (ret == 0 && !f.calls);
+	assert_true(ret >= 1);
+	assert_int_equal(f.calls, 1);
+	/* f.r is gone; the conn works without it and nothing was lost. */
+	off = f.got;
+	while (off < sizeof(big)) {
+		ssize_t n = ktl_recv(srv[0], back + off, sizeof(back) - off);
+
+		assert_true(n > 0);
+		off += (size_t)n;
+	}
+	assert_true(f.got < sizeof(big));
+	assert_int_equal(tu_check(back, sizeof(back), 0, 7), -1);
 	ktl_close(cli[0]);
 	ktl_close(srv[0]);
 }
@@ -1052,6 +1127,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_free_in_callback),
 		cmocka_unit_test(test_echo_one),
 		cmocka_unit_test(test_echo_tls12),
 		cmocka_unit_test(test_single_shot),

@@ -135,7 +135,7 @@ static void test_ca_secp256k1(void **state)
 	assert_int_equal(ktl_config_set_ca(cfg, p), -KTL_E_UNSUPPORTED_KEY);
 	assert_msg(p);
 	assert_msg("secp256k1");
-	assert_msg("certs/ktlink-certs.sh");
+	assert_msg("regenerate the node with ktlink certs");
 	ktl_config_free(cfg);
 }
 
@@ -236,7 +236,7 @@ static void test_secp256k1_key_pkcs8(void **state)
 	assert_msg("key file");
 	assert_msg(key);
 	assert_msg("secp256k1");
-	assert_msg("certs/ktlink-certs.sh");
+	assert_msg("regenerate the node with ktlink certs");
 	ktl_config_free(cfg);
 }
 
@@ -249,7 +249,7 @@ static void test_secp256k1_key_sec1(void **state)
 	assert_int_equal(ktl_config_set_cert_key(cfg, fx(NODE0 "/node.crt"), key), -KTL_E_UNSUPPORTED_KEY);
 	assert_msg(key);
 	assert_msg("secp256k1");
-	assert_msg("certs/ktlink-certs.sh");
+	assert_msg("regenerate the node with ktlink certs");
 	ktl_config_free(cfg);
 }
 
@@ -263,7 +263,7 @@ static void test_secp256k1_chain(void **state)
 	assert_msg("certificate file");
 	assert_msg(crt);
 	assert_msg("secp256k1");
-	assert_msg("certs/ktlink-certs.sh");
+	assert_msg("regenerate the node with ktlink certs");
 	ktl_config_free(cfg);
 }
 
@@ -274,7 +274,7 @@ static void test_load_dir_secp256k1(void **state)
 
 	assert_int_equal(ktl_config_load_dir(cfg, fx(K1)), -KTL_E_UNSUPPORTED_KEY);
 	assert_msg("secp256k1");
-	assert_msg("certs/ktlink-certs.sh");
+	assert_msg("regenerate the node with ktlink certs");
 	ktl_config_free(cfg);
 }
 
