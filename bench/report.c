@@ -94,5 +94,8 @@ void bench_print_summary(const struct bench_run *run, size_t size)
 			printf("; median of %u rounds, %.2f-%.2f Gbit/s", r->runs, r->gbit_min, r->gbit_max);
 		printf("\n");
 	}
+	if (run->o->repeat > 1)
+		printf("  (vs tcp, vs ossl: the median of the ratios within each round, not the ratio of the\n"
+		       "   medians above; a slow spell of the host then moves no ratio)\n");
 	fflush(stdout);
 }

@@ -478,7 +478,7 @@ BADRES=$(grep -a '^KTLVM: RESULT ' "$LOGF" | grep -av ' rc=0$' | sed 's/^KTLVM: 
 echo
 echo "vm: ---- results ($NRES binaries) ----"
 grep -a '^KTLVM: RESULT ' "$LOGF" | sed 's/^KTLVM: RESULT /vm:   /'
-tls_stat
+[ "$QUIET" = 1 ] && tls_stat   # streamed already unless quiet
 timing
 
 if [ "$MODE" = selftest ]; then
