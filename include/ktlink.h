@@ -97,6 +97,10 @@ int ktl_config_set_priority(struct ktl_config *cfg, const char *priority);
 /* Narrow the default priority to these protocols and ciphers. */
 int ktl_config_restrict(struct ktl_config *cfg, unsigned protocols, unsigned ciphers);
 int ktl_config_set_handshake_timeout(struct ktl_config *cfg, unsigned timeout_ms);
+/* Whether links can be made with cfg as it stands (a root, a node
+ * certificate and key, a key the allowed protocols can use): 0 or the
+ * code every handshake would fail with.  Call it before listening. */
+int ktl_config_check(const struct ktl_config *cfg);
 int ktl_config_set_ktls(struct ktl_config *cfg, enum ktl_ktls_mode mode);
 
 /* FISCO BCOS layouts.  A directory with ca.crt + node.crt + node.key (2.x) or

@@ -460,6 +460,24 @@ KTL_API int ktl_config_restrict(struct ktl_config *cfg, unsigned protocols, unsi
 	return 0;
 }
 
+KTL_API int ktl_config_check(const struct ktl_config *cfg)
+{
+	if (!cfg)
+		return ktl_err(EINVAL, "config: none given");
+	if (!cfg->n_ca)
+		return ktl_err(EINVAL, "config: no trust root loaded (ca.crt)");
+	if (!cfg->have_cert)
+		return ktl_err(EINVAL, "config: no node certificate and key loaded");
+	/* GnuTLS 3.7.9 offers no EdDSA signature in a TLS 1.2 certificate
+	 * request, so an Ed25519 node cannot authenticate there. */
+	if (cfg->own_pk == GNUTLS_PK_EDDSA_ED25519 && cfg->protocols == KTL_TLS12)
+		return ktl_err(KTL_E_UNSUPPORTED_KEY,
+			       "config: the node key is Ed25519, which GnuTLS %s can use for mutual "
+			       "authentication only in TLS 1.3; allow TLS 1.3 or use an ECDSA or RSA key",
+			       gnutls_check_version(NULL));
+	return 0;
+}
+
 KTL_API int ktl_config_set_handshake_timeout(struct ktl_config *cfg, unsigned timeout_ms)
 {
 	if (timeout_ms == 0)

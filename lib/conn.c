@@ -219,19 +219,10 @@ static int start(struct ktl_conn *c)
 	 * with a HelloRetryRequest and the link still comes up. */
 	unsigned flags = c->role == KTL_SERVER ? GNUTLS_SERVER : (GNUTLS_CLIENT | GNUTLS_KEY_SHARE_TOP);
 	flags |= GNUTLS_NO_SIGNAL | GNUTLS_NO_TICKETS;
-	int one = 1, ret;
+	int one = 1, ret = ktl_config_check(cfg);
 
-	if (!cfg->n_ca)
-		return ktl_err(EINVAL, "config: no trust root loaded (ca.crt)");
-	if (!cfg->have_cert)
-		return ktl_err(EINVAL, "config: no node certificate and key loaded");
-	/* GnuTLS 3.7.9 offers no EdDSA signature in a TLS 1.2 certificate
-	 * request, so an Ed25519 node cannot authenticate there. */
-	if (cfg->own_pk == GNUTLS_PK_EDDSA_ED25519 && cfg->protocols == KTL_TLS12)
-		return ktl_err(KTL_E_UNSUPPORTED_KEY,
-			       "config: the node key is Ed25519, which GnuTLS %s can use for mutual "
-			       "authentication only in TLS 1.3; allow TLS 1.3 or use an ECDSA or RSA key",
-			       gnutls_check_version(NULL));
+	if (ret < 0)
+		return ret;
 	ret = gnutls_init(&c->s, flags);
 	if (ret < 0)
 		return ktl_err(ENOMEM, "peer %s: %s", c->peer, gnutls_strerror(ret));

@@ -309,6 +309,9 @@ int opts_build_config(struct link_opts *o, struct ktl_config **out)
 		r = ktl_config_set_handshake_timeout(cfg, o->timeout_ms);
 	if (r == 0)
 		r = ktl_config_set_ktls(cfg, o->ktls);
+	/* Before a listen or connect: a peer would only see a broken handshake. */
+	if (r == 0)
+		r = ktl_config_check(cfg);
 	if (r < 0) {
 		ktl_config_free(cfg);
 		return fail_lib();

@@ -124,6 +124,11 @@ expect "secp256k1: reason" "$T/k1.err" "secp256k1 is not supported by GnuTLS"
 "$K" connect 127.0.0.1 1 --dir "$N1" --allow 1234 2>"$T/id.err"
 expect_rc "short node ID: exit" $? 1
 expect "short node ID: reason" "$T/id.err" "4 hex characters"
+# A key the chosen protocol cannot use: said before listening, not to the first peer.
+timeout 10 "$K" serve --port 1 --dir "$FX/ed25519/agency0/node0" --tls 1.2 </dev/null 2>"$T/ed12.err"
+expect_rc "Ed25519 with TLS 1.2 only: serve exit" $? 1
+expect "Ed25519 with TLS 1.2 only: reason" "$T/ed12.err" "the node key is Ed25519"
+if grep -q "listen\|bind\|Permission" "$T/ed12.err"; then bad "Ed25519 with TLS 1.2 only" "got as far as listening"; else ok "Ed25519 with TLS 1.2 only: before listening"; fi
 "$K" bogus 2>"$T/cmd.err"; expect_rc "unknown command: exit" $? 2
 "$K" info >"$T/info.out" 2>&1; expect_rc "info: exit" $? 0
 expect "info: kTLS line" "$T/info.out" "kTLS:"

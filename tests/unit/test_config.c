@@ -61,6 +61,26 @@ static const char *tmp_file(const char *content, size_t len)
 	return b;
 }
 
+/* ---- ktl_config_check: what every handshake would fail on, said up front -- */
+
+static void test_config_check(void **state)
+{
+	(void)state;
+	struct ktl_config *cfg = new_config();
+
+	assert_int_equal(ktl_config_check(NULL), -EINVAL);
+	assert_int_equal(ktl_config_check(cfg), -EINVAL);
+	assert_msg("no trust root loaded");
+	assert_int_equal(ktl_config_load_dir(cfg, fx("ed25519/agency0/node0")), 0);
+	assert_int_equal(ktl_config_check(cfg), 0);
+	assert_int_equal(ktl_config_restrict(cfg, KTL_TLS12, 0), 0);
+	assert_int_equal(ktl_config_check(cfg), -KTL_E_UNSUPPORTED_KEY);
+	assert_msg("the node key is Ed25519");
+	assert_int_equal(ktl_config_restrict(cfg, KTL_TLS12 | KTL_TLS13, 0), 0);
+	assert_int_equal(ktl_config_check(cfg), 0);
+	ktl_config_free(cfg);
+}
+
 /* ---- CA ----------------------------------------------------------------- */
 
 static void test_ca_missing(void **state)
@@ -494,6 +514,7 @@ static void test_load_dir_missing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_check),
 		cmocka_unit_test(test_ca_missing),
 		cmocka_unit_test(test_ca_garbage),
 		cmocka_unit_test(test_ca_empty_file),
