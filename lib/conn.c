@@ -84,9 +84,15 @@ int ktl_conn_alert(struct ktl_conn *c, int alert, const char *during)
 	if (a == GNUTLS_A_PROTOCOL_VERSION)
 		return ktl_err(KTL_E_PROTOCOL_VERSION, "peer %s: no common TLS version %s (alert: %s)", c->peer,
 			       during, name);
+	/* TLS 1.2 and 1.3 suites are disjoint: a peer limited to the other
+	 * version fails here too, so say which this side allows. */
 	if (a == GNUTLS_A_HANDSHAKE_FAILURE || a == GNUTLS_A_INSUFFICIENT_SECURITY)
-		return ktl_err(KTL_E_NO_SHARED_CIPHER, "peer %s: no common ECDHE AEAD cipher suite %s (alert: %s)",
-			       c->peer, during, name);
+		return ktl_err(KTL_E_NO_SHARED_CIPHER,
+			       "peer %s: no common ECDHE AEAD cipher suite%s %s (alert: %s)", c->peer,
+			       c->cfg->protocols == KTL_TLS12	? " (this side allows only TLS 1.2; the peer may not)"
+			       : c->cfg->protocols == KTL_TLS13 ? " (this side allows only TLS 1.3; the peer may not)"
+								: "",
+			       during, name);
 	return ktl_err(KTL_E_PEER_ALERT, "peer %s sent alert '%s' %s", c->peer, name, during);
 }
 
