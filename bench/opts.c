@@ -280,6 +280,35 @@ static int check_output(const char *opt, const char *path, const char *suffix)
 	return 0;
 }
 
+/* path with its directory resolved (symlinks, "./", ".."), or as given
+ * when the directory cannot be resolved. */
+static void canonical(const char *path, char *out, size_t len)
+{
+	char dir[4096], *res;
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	res = realpath(dir, NULL);
+	snprintf(out, len, "%s/%s", res ? res : dir, slash ? slash + 1 : path);
+	free(res);
+}
+
+/* The same file under two names ("a.png", "./a.png", a symlink)? */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	char ca[8200], cb[8200];
+
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	canonical(a, ca, sizeof(ca));
+	canonical(b, cb, sizeof(cb));
+	return !strcmp(ca, cb);
+}
+
 int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 {
 	const char *bad = NULL;
@@ -433,10 +462,11 @@ int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 		return usage_err("--plot draws the progress intervals (or sizes with --sweep): --interval must be "
 				 "above 0 and at most --time");
 	if (o->json && o->plot) {
-		size_t n = strlen(o->plot);
+		char dat[4200], gp[4200];
 
-		if (!strcmp(o->json, o->plot) ||
-		    (!strncmp(o->json, o->plot, n) && (!strcmp(o->json + n, ".dat") || !strcmp(o->json + n, ".gp"))))
+		snprintf(dat, sizeof(dat), "%s.dat", o->plot);
+		snprintf(gp, sizeof(gp), "%s.gp", o->plot);
+		if (same_file(o->json, o->plot) || same_file(o->json, dat) || same_file(o->json, gp))
 			return usage_err("--json %s would be overwritten by --plot %s", o->json, o->plot);
 	}
 	return 0;

@@ -104,9 +104,22 @@ static int raise_nofile(unsigned need, char *why, size_t len)
 	return 0;
 }
 
+/* Send buffers: two messages per link are kept queued on the client. */
+#define SCALE_BUF_MAX (2ull << 30)
+
 int bench_scale_check(const struct bench_opts *o, char *why, size_t len)
 {
-	return o->scale ? raise_nofile(2 * o->scale + 256, why, len) : 0;
+	unsigned long long need = 2ull * o->scale * o->sizes[0];
+
+	if (!o->scale)
+		return 0;
+	if (need > SCALE_BUF_MAX) {
+		snprintf(why, len, "%u links of %zu-byte messages need %llu MiB of send buffers, above the %llu MiB "
+			 "this run allows; use a smaller --size or fewer links", o->scale, o->sizes[0], need >> 20,
+			 SCALE_BUF_MAX >> 20);
+		return -1;
+	}
+	return raise_nofile(2 * o->scale + 256, why, len);
 }
 
 /* Each link carries its own stream: a byte delivered on the wrong link

@@ -351,6 +351,8 @@ static void flush_link(struct ring_link *l)
 			l->kicked = true;
 			ring_rx_kick(l);
 		}
+		if (l->r->free_asked)
+			return; /* its on_data freed the ring */
 		if (!l->ending)
 			ring_tx_flush(l);
 		if (!l->ending)
@@ -370,7 +372,7 @@ static void flush_dirty(struct ktl_ring *r)
 {
 	struct ring_link *l;
 
-	while ((l = r->dirty)) {
+	while (!r->free_asked && (l = r->dirty)) {
 		r->dirty = l->dnext;
 		l->dirty = false;
 		flush_link(l);
@@ -712,12 +714,14 @@ KTL_API int ktl_ring_run(struct ktl_ring *r, int timeout_ms)
 	if (r->in_run)
 		return ktl_err(EBUSY, "ring: ktl_ring_run called from inside a ring callback");
 	r->in_run = true;
+	/* Any callback below may ask for ktl_ring_free: from then on nothing
+	 * is armed or waited for, and the ring goes on the way out. */
 	flush_dirty(r);
+	if (r->free_asked)
+		goto out;
 	if (r->q_head == r->q_len) {
-		if (!r->inflight && !io_uring_sq_ready(&r->ring)) {
-			r->in_run = false;
-			return 0;
-		}
+		if (!r->inflight && !io_uring_sq_ready(&r->ring))
+			goto out;
 		/* Completions already there (a send the kernel finished
 		 * inline) need no trip into the kernel. */
 		if (!io_uring_cq_ready(&r->ring) || io_uring_sq_ready(&r->ring))
@@ -726,8 +730,8 @@ KTL_API int ktl_ring_run(struct ktl_ring *r, int timeout_ms)
 		ret = submit(r, 0, 0);
 	}
 	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
-		r->in_run = false;
-		return ktl_err(-ret, "ring: io_uring_enter: %s", strerror(-ret));
+		handled = ktl_err(-ret, "ring: io_uring_enter: %s", strerror(-ret));
+		goto out;
 	}
 	reap(r);
 	/* After a ktl_ring_free from a callback the rest is still handled:
@@ -741,15 +745,15 @@ KTL_API int ktl_ring_run(struct ktl_ring *r, int timeout_ms)
 		handled++;
 	}
 	r->q_head = r->q_len = 0;
-	if (r->free_asked) {
-		r->in_run = false;
-		ktl_ring_free(r);
-		return handled;
-	}
 	/* Callbacks queued sends and completions freed buffers: prepare the
 	 * next batch now; the next run submits it in one go. */
 	flush_dirty(r);
+out:
 	r->in_run = false;
+	/* Links are detached as ktl_ring_free promises: queued sends are
+	 * written out, received data stays for ktl_recv. */
+	if (r->free_asked)
+		ktl_ring_free(r);
 	return handled;
 }
 

@@ -977,6 +977,78 @@ static void test_free_in_callback(void **state)
 	ktl_close(srv[0]);
 }
 
+/* ktl_ring_free from on_sent: the sends still queued go out (blocking, as
+ * ktl_ring_remove does), byte for byte; the conn is off the ring. */
+#define FREE_SENDS 10
+#define FREE_SEND_LEN 100000
+
+struct reader {
+	struct ktl_conn *c;
+	size_t got;
+	long bad;
+};
+
+static void *read_all(void *arg)
+{
+	struct reader *rd = arg;
+	static uint8_t buf[65536];
+
+	rd->bad = -1;
+	while (rd->got < FREE_SENDS * FREE_SEND_LEN) {
+		ssize_t n = ktl_recv(rd->c, buf, sizeof(buf));
+
+		if (n <= 0)
+			break;
+		if (rd->bad < 0 && tu_check(buf, (size_t)n, rd->got, 9) >= 0)
+			rd->bad = (long)rd->got;
+		rd->got += (size_t)n;
+	}
+	return NULL;
+}
+
+static void free_on_sent(struct ktl_conn *c, void *user, size_t len)
+{
+	struct free_cb *f = user;
+
+	if (f->calls++ == 0)
+		ktl_ring_free(f->r);
+}
+
+static void ignore_data(struct ktl_conn *c, void *user, const void *buf, size_t len)
+{
+}
+
+static void test_free_in_on_sent(void **state)
+{
+	static const struct ktl_ring_ops sops = { ignore_data, free_on_sent, NULL };
+	static uint8_t out[FREE_SENDS * FREE_SEND_LEN];
+	struct ktl_conn *cli[1], *srv[1];
+	struct free_cb f = { 0 };
+	struct reader rd;
+	pthread_t t;
+	int ret;
+
+	make_pairs(1, KTL_KTLS_OFF, 0, cli, srv);
+	rd = (struct reader){ .c = cli[0] };
+	tu_fill(out, sizeof(out), 0, 9);
+	assert_int_equal(ktl_ring_new(&f.r, NULL), 0);
+	assert_int_equal(ktl_ring_add(f.r, srv[0], &sops, &f), 0);
+	for (int i = 0; i < FREE_SENDS; i++)
+		assert_int_equal(ktl_ring_send(f.r, srv[0], out + i * FREE_SEND_LEN, FREE_SEND_LEN), 0);
+	assert_int_equal(pthread_create(&t, NULL, read_all, &rd), 0);
+	do
+		ret = ktl_ring_run(f.r, 1000);
+	while (ret >= 0 && !f.calls);
+	assert_int_equal(f.calls, 1);
+	/* f.r is gone; srv[0] works on its own again. */
+	assert_int_equal(ktl_send(srv[0], "!", 1), 1);
+	pthread_join(t, NULL);
+	assert_int_equal(rd.got, sizeof(out));
+	assert_int_equal(rd.bad, -1);
+	ktl_close(cli[0]);
+	ktl_close(srv[0]);
+}
+
 /* ---- kTLS links ------------------------------------------------------------------------------ */
 
 static void test_ktls_echo(void **state)
@@ -1128,6 +1200,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_free_in_callback),
+		cmocka_unit_test(test_free_in_on_sent),
 		cmocka_unit_test(test_echo_one),
 		cmocka_unit_test(test_echo_tls12),
 		cmocka_unit_test(test_single_shot),

@@ -134,7 +134,7 @@ static void test_paths(void **state)
 static void test_usage_errors(void **state)
 {
 	struct bench_opts o;
-	const char *bad[][4] = {
+	const char *bad[][5] = {
 		{ "--paths", "nope", NULL },   { "--time", "0", NULL },
 		{ "--time", "abc", NULL },     { "--size", "0", NULL },
 		{ "--size", "1g", NULL },      { "--links", "0", NULL },
@@ -152,6 +152,10 @@ static void test_usage_errors(void **state)
 		{ "--certs", "", NULL },       { "--json", "", NULL },
 		{ "--json", "/", NULL },       { "--json", "/nonexistent-dir/x.json", NULL },
 		{ "--plot", "/tmp", NULL },    { "--plot", "x.svg", NULL },
+		{ "--sweep=1k,,4k", NULL },    { "--sweep=1k,", NULL },
+		{ "--json", "/tmp/ktl-same.png", "--plot", "/tmp/./ktl-same.png", NULL },
+		{ "--json", "/tmp/ktl-same.png.gp", "--plot", "/tmp/ktl-same.png", NULL },
+		{ "--plot", "/tmp/ktl-x.png", "--interval", "0", NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
