@@ -50,7 +50,7 @@ void bench_usage(FILE *f)
 		"  --time SECONDS       per path, 0.1 to 86400 (default 3)\n"
 		"  --size BYTES         message size, k/m suffixes (default 16k)\n"
 		"  --sweep[=LIST]       several sizes (default 1k,4k,16k,64k,256k)\n"
-		"  --links N            parallel links (default 1)\n"
+		"  --links N            parallel links, 1 to 256 (default 1)\n"
 		"  --tls 1.2|1.3        protocol (default 1.3)\n"
 		"  --cipher aes128gcm|aes256gcm|chacha20   (default aes128gcm)\n"
 		"  --direction one-way|both   client to server, or both ways at once\n"
@@ -65,7 +65,10 @@ void bench_usage(FILE *f)
 		"  --scale N            N links at once over one ring per side: set-up\n"
 		"                       handshakes/s, memory per link, aggregate throughput\n"
 		"  -h, --help           this text\n"
-		"\nA path this system cannot run is listed as unavailable with the reason.\n");
+		"\nA path this system cannot run is listed as unavailable with the reason.\n"
+		"Exit status: 0 every chosen path ran clean or is unavailable here; 1 a path,\n"
+		"the handshake or scale run failed, or the JSON/plot could not be written;\n"
+		"2 a bad option.\n");
 }
 
 int bench_parse_size(const char *s, size_t *out)
