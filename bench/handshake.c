@@ -166,16 +166,16 @@ static void run_lib(struct bench_run *run, const struct hs_lib *lib, struct benc
 
 		srv[i].sh = cli[i].sh = &sh;
 		err = pthread_create(&srv[i].t, NULL, server_thread, &srv[i]);
-		if (!err && (err = pthread_create(&cli[i].t, NULL, client_thread, &cli[i])) != 0) {
-			/* Its server thread leaves when the listener is shut. */
-			n_srv = i + 1;
+		if (!err) {
+			n_srv++; /* leaves when the listener is shut */
+			err = pthread_create(&cli[i].t, NULL, client_thread, &cli[i]);
 		}
 		if (err) {
 			snprintf(res->reason, sizeof(res->reason), "starting handshake threads: %s", strerror(err));
 			sh.deadline = 0; /* the clients already running stop */
 			break;
 		}
-		n_srv = n_cli = i + 1;
+		n_cli++;
 	}
 	for (i = 0; i < n_cli; i++)
 		pthread_join(cli[i].t, NULL);

@@ -126,7 +126,7 @@ static int ossl_open(const struct bench_run *run, struct bench_end *cli, struct 
 	struct srv_hs h = { .ctx = sctx };
 	SSL *cs;
 	pthread_t t;
-	int c, s;
+	int c, s, err;
 
 	if (!sctx || bench_tcp_pair(&c, &s, why, len) < 0) {
 		SSL_CTX_free(cctx);
@@ -134,9 +134,9 @@ static int ossl_open(const struct bench_run *run, struct bench_end *cli, struct 
 		return -1;
 	}
 	h.fd = s;
-	errno = pthread_create(&t, NULL, srv_hs_thread, &h);
-	if (errno) {
-		snprintf(why, len, "starting the server handshake thread: %s", strerror(errno));
+	err = pthread_create(&t, NULL, srv_hs_thread, &h);
+	if (err) {
+		snprintf(why, len, "starting the server handshake thread: %s", strerror(err));
 		close(c);
 		close(s);
 		SSL_CTX_free(cctx);

@@ -168,6 +168,7 @@ void bench_scale(struct bench_run *run)
 	struct sockaddr_storage ss;
 	socklen_t sl_len = sizeof(ss);
 	pthread_t at;
+	int err;
 	double t0;
 
 	memset(s, 0, sizeof(*s));
@@ -198,9 +199,9 @@ void bench_scale(struct bench_run *run)
 	acc.links = sl;
 	s->rss_before_kb = vm_rss_kib();
 	t0 = bench_now();
-	errno = pthread_create(&at, NULL, accept_thread, &acc);
-	if (errno) {
-		snprintf(s->reason, sizeof(s->reason), "starting the accept thread: %s", strerror(errno));
+	err = pthread_create(&at, NULL, accept_thread, &acc);
+	if (err) {
+		snprintf(s->reason, sizeof(s->reason), "starting the accept thread: %s", strerror(err));
 		goto out;
 	}
 	for (; connected < n; connected++)
@@ -229,14 +230,14 @@ void bench_scale(struct bench_run *run)
 	ds.side = (struct ring_side){ .w = &sw, .links = sl, .n = n, .size = st.size, .depth = 2 };
 	dc.ready = ds.ready = &ready;
 	dc.go = ds.go = &go;
-	errno = pthread_create(&ds.t, NULL, drive_thread, &ds);
-	if (errno) {
-		snprintf(s->reason, sizeof(s->reason), "starting the server ring thread: %s", strerror(errno));
+	err = pthread_create(&ds.t, NULL, drive_thread, &ds);
+	if (err) {
+		snprintf(s->reason, sizeof(s->reason), "starting the server ring thread: %s", strerror(err));
 		goto out;
 	}
-	errno = pthread_create(&dc.t, NULL, drive_thread, &dc);
-	if (errno) {
-		snprintf(s->reason, sizeof(s->reason), "starting the client ring thread: %s", strerror(errno));
+	err = pthread_create(&dc.t, NULL, drive_thread, &dc);
+	if (err) {
+		snprintf(s->reason, sizeof(s->reason), "starting the client ring thread: %s", strerror(err));
 		/* The server thread sees the failure when let go and only detaches. */
 		sw.failed = 1;
 		atomic_store(&go, true);

@@ -515,7 +515,7 @@ KTL_API void ktl_ring_free(struct ktl_ring *r)
 	if (!r)
 		return;
 	/* From a callback the ring is still in use below us: ktl_ring_run
-	 * frees it once the callback returns, and runs no further ones. */
+	 * frees it on its way out and runs no further callbacks. */
 	if (r->in_run) {
 		r->free_asked = true;
 		return;
@@ -549,7 +549,7 @@ KTL_API int ktl_ring_add(struct ktl_ring *r, struct ktl_conn *c, const struct kt
 		return ktl_err(EINVAL, "ring: add needs a ring, a connection and ops with on_data");
 	if (r->free_asked)
 		return ktl_err(EBADF, "ring: add to a ring being freed");
-	if (link_find(r, c))
+	if (c->ring == r)
 		return ktl_err(EEXIST, "ring: peer %s is already on this ring", c->peer);
 	/* Two rings would each take over the GnuTLS transport and race. */
 	if (c->ring)
@@ -593,7 +593,6 @@ KTL_API int ktl_ring_remove(struct ktl_ring *r, struct ktl_conn *c)
 	if (!r || !c)
 		return ktl_err(EINVAL, "ring: remove needs a ring and a connection");
 	l = link_find(r, c);
-
 	if (!l)
 		return ktl_err(ENOENT, "ring: peer %s is not on this ring", c->peer);
 	if (l->cb_depth)
