@@ -16,14 +16,16 @@ trap cleanup EXIT
 ok() { pass=$((pass + 1)); printf 'ok    %s\n' "$1"; }
 bad() { fail=$((fail + 1)); printf 'FAIL  %s: %s\n' "$1" "$2"; }
 
-port=$((20000 + RANDOM % 20000))
+# Below the ephemeral range (32768+), where the loopback links of earlier
+# tests could hold the port.
+port=$((10000 + RANDOM % 20000))
 next_port() { port=$((port + 1)); }
 
 # Waits until something listens on $1 (IPv4 or the dual-stack IPv6 socket).
 wait_listen() {
   local hex i
   hex=$(printf '%04X' "$1")
-  for i in $(seq 100); do
+  for i in $(seq 200); do
     grep -q ":$hex 00000000:0000 0A\|:$hex 00000000000000000000000000000000:0000 0A" \
       /proc/net/tcp /proc/net/tcp6 2>/dev/null && return 0
     sleep 0.05
@@ -37,7 +39,7 @@ serve() {
   timeout 60 "$K" serve --port "$port" "$@" <"${SRV_IN:-/dev/null}" >"$T/$name.out" 2>"$T/$name.err" &
   pids+=($!)
   srv_pid=$!
-  wait_listen "$port" || { bad "$name" "server never listened"; return 1; }
+  wait_listen "$port" || { bad "$name" "server never listened: $(head -c 300 "$T/$name.err")"; return 1; }
 }
 
 # expect NAME FILE TEXT: FILE holds TEXT.
